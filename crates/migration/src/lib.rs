@@ -1,0 +1,19 @@
+//! Database migrations for mcpgate.
+//!
+//! One file per change, named by date, each with a `down`. The server runs
+//! [`Migrator`] at start-up and `mcpgate migrate up|down|status` drives it by
+//! hand. Every test builds its schema through this Migrator, never from entities.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_users_and_api_keys;
+
+/// The ordered list of every migration mcpgate knows.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_users_and_api_keys::Migration)]
+    }
+}

@@ -1,0 +1,107 @@
+//! `Auth`: the typed credential argument of every protected operation.
+//!
+//! A handler that takes `auth: Auth` is documented in the spec with the
+//! `ApiKey` (header `X-API-Key`) and `Bearer` security schemes, and only runs
+//! once the credential is valid. Scopes are then checked by the service
+//! (`principal.require(..)`), which answers 403 `insufficient_scope`.
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    auth::{ApiKey, Bearer},
+    registry::Registry,
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme,
+};
+
+use super::error::ApiError;
+use crate::{
+    error::{CredentialProblem, Error},
+    http::context::{Caller, RequestContext},
+    service::auth::{self, Principal},
+    state::AppState,
+};
+
+/// An API key in the `X-API-Key` header.
+#[allow(dead_code)]
+#[derive(SecurityScheme)]
+#[oai(rename = "ApiKey", ty = "api_key", key_name = "X-API-Key", key_in = "header")]
+struct ApiKeyScheme(ApiKey);
+
+/// An API key as `Authorization: Bearer <key>`.
+#[allow(dead_code)]
+#[derive(SecurityScheme)]
+#[oai(rename = "Bearer", ty = "bearer")]
+struct BearerScheme(Bearer);
+
+/// The authenticated caller of an operation.
+pub struct Auth(pub Principal);
+
+/// Name of the header carrying an API key without the Bearer scheme.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Extract the presented credential: `Authorization: Bearer …` or `X-API-Key`.
+pub fn presented_credential(req: &Request) -> Result<Option<String>, Error> {
+    let bearer = match req.headers().get(poem::http::header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().map_err(|_| Error::InvalidCredentials(CredentialProblem::Malformed))?;
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(Error::InvalidCredentials(CredentialProblem::UnsupportedScheme));
+            }
+            Some(rest.trim().to_owned())
+        }
+    };
+    let header = req
+        .headers()
+        .get(API_KEY_HEADER)
+        .map(|v| v.to_str().map(|s| s.trim().to_owned()))
+        .transpose()
+        .map_err(|_| Error::InvalidCredentials(CredentialProblem::Malformed))?;
+    match (bearer, header) {
+        (Some(a), Some(b)) if a != b => Err(Error::validation(
+            "Authorization",
+            "send one credential: Authorization and X-API-Key differ",
+        )),
+        (Some(a), _) | (None, Some(a)) => Ok(Some(a)),
+        (None, None) => Ok(None),
+    }
+}
+
+impl<'a> ApiExtractor<'a> for Auth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <ApiKeyScheme as ApiExtractor>::register(registry);
+        <BearerScheme as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec!["ApiKey", "Bearer"]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let state = req
+            .data::<AppState>()
+            .ok_or_else(|| ApiError::from(Error::Internal("application state missing".into())).into_poem())?;
+        let principal = async {
+            let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
+            auth::authenticate_api_key(state, &presented).await
+        }
+        .await
+        .map_err(|e| ApiError::from(e).into_poem())?;
+        if let Some(ctx) = req.extensions().get::<std::sync::Arc<RequestContext>>() {
+            ctx.set_caller(Caller {
+                user_id: principal.user_id,
+                credential_id: principal.credential.id.clone(),
+            });
+        }
+        Ok(Auth(principal))
+    }
+}

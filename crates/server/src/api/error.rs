@@ -1,0 +1,184 @@
+//! The one place where errors become HTTP.
+//!
+//! Every error an operation can return is an [`ApiError`]: one status per
+//! variant, all sharing the JSON body [`ErrorBody`]
+//! (`{error, message, request_id, field?}`). Internal detail goes to the log
+//! with the request id; the client gets a code and a sentence.
+
+use poem_openapi::{payload::Json, ApiResponse, Object};
+
+use crate::{
+    error::{CredentialProblem, Error},
+    http::context,
+};
+
+/// Every error response of the REST API.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(rename = "Error")]
+pub struct ErrorBody {
+    /// Machine-readable snake_case code, e.g. `invalid_api_key`.
+    pub error: String,
+    /// A sentence for humans.
+    pub message: String,
+    /// The id of the request, also in the `X-Request-Id` header and the logs.
+    pub request_id: String,
+    /// The request field at fault, for validation errors.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(error: &str, message: impl Into<String>) -> Self {
+        Self {
+            error: error.to_owned(),
+            message: message.into(),
+            request_id: context::request_id(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+}
+
+/// The `WWW-Authenticate` challenge of a 401 from the REST API.
+pub const API_CHALLENGE: &str = "Bearer realm=\"mcpgate\"";
+
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed or a field is invalid (`field` names it).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No credentials, or credentials that are malformed, unknown, revoked or expired.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<ErrorBody>,
+        #[oai(header = "WWW-Authenticate")] String,
+    ),
+    /// Valid credentials without the required scope, or an action the server forbids.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such resource, or it belongs to another account.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The request conflicts with the current state (e.g. email already registered).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The request body exceeds the configured limit.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The request body is not JSON.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// An unexpected error; details are in the server log under the request id.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unreachable; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &str, message: impl Into<String>, field: Option<String>) -> Self {
+        let mut body = ErrorBody::new(code, message);
+        body.field = field;
+        ApiError::BadRequest(Json(body))
+    }
+
+    pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Unauthorized(Json(ErrorBody::new(code, message)), API_CHALLENGE.into())
+    }
+
+    /// Status code of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthorized(..) => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) => 404,
+            ApiError::Conflict(_) => 409,
+            ApiError::PayloadTooLarge(_) => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Internal(_) => 500,
+            ApiError::Unavailable(_) => 503,
+        }
+    }
+
+    /// As a `poem::Error`, for extractors that must fail with our body.
+    pub fn into_poem(self) -> poem::Error {
+        use poem::IntoResponse;
+        poem::Error::from_response(self.into_response())
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation { field, message } => ApiError::BadRequest(Json(
+                ErrorBody::new("validation_failed", format!("{field} {message}")).with_field(field),
+            )),
+            Error::MissingCredentials => ApiError::unauthorized(
+                "missing_credentials",
+                "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+            ),
+            Error::InvalidCredentials(problem) => {
+                let (code, message) = match problem {
+                    CredentialProblem::Malformed => (
+                        "invalid_api_key",
+                        "The API key is malformed: check that it was copied completely.",
+                    ),
+                    CredentialProblem::UnsupportedScheme => (
+                        "invalid_authorization",
+                        "The Authorization header must use the Bearer scheme: `Authorization: Bearer <key>`.",
+                    ),
+                    CredentialProblem::Unknown => ("invalid_api_key", "The API key is not valid."),
+                    CredentialProblem::Revoked => ("api_key_revoked", "The API key has been revoked."),
+                    CredentialProblem::Expired => ("api_key_expired", "The API key has expired."),
+                };
+                ApiError::unauthorized(code, message)
+            }
+            Error::InsufficientScope { required } => {
+                let names: Vec<_> = required.iter().map(|s| s.as_str()).collect();
+                ApiError::Forbidden(Json(ErrorBody::new(
+                    "insufficient_scope",
+                    format!("This credential lacks the scope(s): {}.", names.join(" ")),
+                )))
+            }
+            Error::NotFound(what) => {
+                ApiError::NotFound(Json(ErrorBody::new("not_found", format!("No such {what}."))))
+            }
+            Error::Conflict { code, message } => ApiError::Conflict(Json(ErrorBody::new(code, message))),
+            Error::RegistrationClosed => ApiError::Forbidden(Json(ErrorBody::new(
+                "registration_closed",
+                "Registration is closed on this server; ask its operator for an account.",
+            ))),
+            Error::PayloadTooLarge { limit } => ApiError::PayloadTooLarge(Json(
+                ErrorBody::new(
+                    "payload_too_large",
+                    format!("The request body exceeds {limit} bytes."),
+                )
+                .with_field("body"),
+            )),
+            e @ Error::Database(_) if e.is_unavailable() => {
+                tracing::error!(request_id = %context::request_id(), error = %e, "database unavailable");
+                ApiError::Unavailable(Json(ErrorBody::new(
+                    "database_unavailable",
+                    "The database is unreachable; retry shortly.",
+                )))
+            }
+            e @ (Error::Database(_) | Error::Internal(_)) => {
+                tracing::error!(request_id = %context::request_id(), error = %e, "internal error");
+                ApiError::Internal(Json(ErrorBody::new(
+                    "internal_error",
+                    "An unexpected error occurred; it has been logged with this request id.",
+                )))
+            }
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = std::result::Result<T, ApiError>;

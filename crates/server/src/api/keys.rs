@@ -1,0 +1,184 @@
+//! API keys under the caller's own account.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+
+use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
+use crate::{
+    scope::Scopes,
+    service::keys::{self, CreatedKey, KeyInfo},
+    state::AppState,
+    token,
+};
+
+pub struct KeysApi;
+
+pub(super) fn scope_names(scopes: &Scopes) -> Vec<String> {
+    scopes.names()
+}
+
+/// A new key for the caller.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    /// What the key is for, 1-100 characters.
+    pub name: String,
+    /// Scopes for the key; default: the scopes of the credential creating it.
+    /// Must be a subset of them (403 `insufficient_scope` otherwise).
+    pub scopes: Option<Vec<String>>,
+    /// Lifetime in days, 1-3650; default: no expiry.
+    pub expires_in_days: Option<i64>,
+}
+
+/// A new secret for an existing key.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyRequest {
+    /// Seconds the old secret stays valid, 0-604800; default 0 (invalid at once).
+    pub grace_seconds: Option<i64>,
+}
+
+/// An API key as listed. Never contains the secret.
+#[derive(Object)]
+pub struct ApiKeyInfo {
+    pub key_id: String,
+    pub name: String,
+    /// The key's visible start, `mcpg_<key_id>`.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub usage_count: u64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A key with its full secret, shown only in this response.
+#[derive(Object)]
+pub struct ApiKeyCreated {
+    pub key_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The full API key. Store it now: it cannot be shown again.
+    pub api_key: String,
+}
+
+/// Every key of the caller, newest first.
+#[derive(Object)]
+pub struct ApiKeyList {
+    pub keys: Vec<ApiKeyInfo>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedKeyResponse {
+    /// The key, with its secret shown once.
+    #[oai(status = 201)]
+    Created(Json<ApiKeyCreated>),
+}
+
+#[derive(ApiResponse)]
+pub enum RotatedKeyResponse {
+    /// The key's new secret, shown once.
+    #[oai(status = 200)]
+    Ok(Json<ApiKeyCreated>),
+}
+
+#[derive(ApiResponse)]
+pub enum KeyListResponse {
+    /// The caller's keys.
+    #[oai(status = 200)]
+    Ok(Json<ApiKeyList>),
+}
+
+#[derive(ApiResponse)]
+pub enum RevokedResponse {
+    /// Revoked; effective on the next request.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn listed(k: KeyInfo) -> ApiKeyInfo {
+    ApiKeyInfo {
+        scopes: scope_names(&k.scopes),
+        key_id: k.id,
+        name: k.name,
+        prefix: k.prefix,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        usage_count: k.usage_count,
+        expires_at: k.expires_at,
+        revoked_at: k.revoked_at,
+    }
+}
+
+fn created(k: CreatedKey) -> ApiKeyCreated {
+    ApiKeyCreated {
+        api_key: token::reveal(&k.key),
+        scopes: scope_names(&k.info.scopes),
+        key_id: k.info.id,
+        name: k.info.name,
+        prefix: k.info.prefix,
+        created_at: k.info.created_at,
+        expires_at: k.info.expires_at,
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1")]
+impl KeysApi {
+    /// Create an API key (scope `keys:write`).
+    #[oai(path = "/keys", method = "post", operation_id = "key_create", tag = "ApiTags::Keys")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: JsonBody<CreateKeyRequest>,
+    ) -> ApiResult<CreatedKeyResponse> {
+        let req = body.0;
+        let key = keys::create(
+            &state,
+            &auth.0,
+            keys::CreateInput {
+                name: req.name,
+                scopes: req.scopes,
+                expires_in_days: req.expires_in_days,
+            },
+        )
+        .await?;
+        Ok(CreatedKeyResponse::Created(Json(created(key))))
+    }
+
+    /// List the caller's API keys (scope `keys:read`).
+    #[oai(path = "/keys", method = "get", operation_id = "key_list", tag = "ApiTags::Keys")]
+    async fn list(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<KeyListResponse> {
+        let keys = keys::list(&state, &auth.0).await?;
+        Ok(KeyListResponse::Ok(Json(ApiKeyList {
+            keys: keys.into_iter().map(listed).collect(),
+        })))
+    }
+
+    /// Revoke one of the caller's keys (scope `keys:write`). Effective on the
+    /// very next request. Another account's key answers 404.
+    #[oai(path = "/keys/:key_id", method = "delete", operation_id = "key_revoke", tag = "ApiTags::Keys")]
+    async fn revoke(&self, state: Data<&AppState>, auth: Auth, key_id: Path<String>) -> ApiResult<RevokedResponse> {
+        keys::revoke(&state, &auth.0, &key_id).await?;
+        Ok(RevokedResponse::NoContent)
+    }
+
+    /// Give one of the caller's keys a new secret (scope `keys:write`). The
+    /// old secret is accepted until `grace_seconds` have passed.
+    #[oai(path = "/keys/:key_id/rotate", method = "post", operation_id = "key_rotate", tag = "ApiTags::Keys")]
+    async fn rotate(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        key_id: Path<String>,
+        body: JsonBody<RotateKeyRequest>,
+    ) -> ApiResult<RotatedKeyResponse> {
+        let key = keys::rotate(&state, &auth.0, &key_id, body.0.grace_seconds).await?;
+        Ok(RotatedKeyResponse::Ok(Json(created(key))))
+    }
+}

@@ -1,0 +1,122 @@
+//! Registration and the caller's own account.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use secrecy::SecretString;
+
+use super::{
+    auth::Auth,
+    body::JsonBody,
+    error::ApiResult,
+    keys::scope_names,
+    ApiTags,
+};
+use crate::{service::accounts, state::AppState, token};
+
+pub struct UsersApi;
+
+/// A new account. Every field is optional: an account can live on API keys
+/// alone. `email` is unique; `password` (8 characters to 72 bytes, needs
+/// `email`) is for the web login.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Display name, 1-100 characters.
+    pub name: Option<String>,
+    /// Email address, unique per server (stored lower-cased).
+    pub email: Option<String>,
+    /// Password for the web login; stored with bcrypt.
+    pub password: Option<String>,
+}
+
+/// The new account and its first API key. The key is shown only here.
+#[derive(Object)]
+pub struct Registered {
+    pub user_id: String,
+    pub key_id: String,
+    /// The full API key. Store it now: it cannot be shown again.
+    pub api_key: String,
+    pub scopes: Vec<String>,
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// Account created.
+    #[oai(status = 201)]
+    Created(Json<Registered>),
+}
+
+/// The credential a request was made with (never its secret).
+#[derive(Object)]
+pub struct CredentialInfo {
+    /// `api_key`.
+    pub kind: String,
+    /// The credential's public id.
+    pub id: String,
+    pub scopes: Vec<String>,
+}
+
+/// The caller's account.
+#[derive(Object)]
+pub struct Me {
+    pub user_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub credential: CredentialInfo,
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    /// The caller's account and credential.
+    #[oai(status = 200)]
+    Ok(Json<Me>),
+}
+
+#[OpenApi(prefix_path = "/api/v1/users")]
+impl UsersApi {
+    /// Create an account and its first API key (holding every scope).
+    ///
+    /// Public; answers 403 `registration_closed` when the operator closed
+    /// registration and 409 `email_taken` when the email is in use.
+    #[oai(path = "/register", method = "post", operation_id = "user_register", tag = "ApiTags::Users")]
+    async fn register(&self, state: Data<&AppState>, body: JsonBody<RegisterRequest>) -> ApiResult<RegisterResponse> {
+        let req = body.0;
+        let registered = accounts::register(
+            &state,
+            accounts::RegisterInput {
+                name: req.name,
+                email: req.email,
+                password: req.password.map(SecretString::from),
+            },
+        )
+        .await?;
+        let key = registered.key;
+        Ok(RegisterResponse::Created(Json(Registered {
+            user_id: registered.user_id.to_string(),
+            key_id: key.info.id,
+            api_key: token::reveal(&key.key),
+            scopes: scope_names(&key.info.scopes),
+            message: "Account created. This API key is shown only once: store it now.".into(),
+        })))
+    }
+
+    /// The caller's account and the credential used for this request.
+    #[oai(path = "/me", method = "get", operation_id = "user_me", tag = "ApiTags::Users")]
+    async fn me(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<MeResponse> {
+        let me = accounts::me(&state, &auth.0).await?;
+        Ok(MeResponse::Ok(Json(Me {
+            user_id: me.user_id.to_string(),
+            name: me.name,
+            email: me.email,
+            created_at: me.created_at,
+            credential: CredentialInfo {
+                kind: me.credential.kind.as_str().into(),
+                id: me.credential.id,
+                scopes: scope_names(&me.credential.scopes),
+            },
+        })))
+    }
+}

@@ -1,0 +1,167 @@
+//! Command line: `mcpgate [serve]`, `mcpgate migrate up|down|status`.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mcpgate_migration::{Migrator, MigratorTrait};
+
+use crate::{
+    config::{Config, LogFormat, Overrides},
+    db, server, telemetry,
+};
+
+/// mcpgate: accounts, API keys and an OAuth 2.1 authorization server for MCP
+/// servers and AI tools.
+///
+/// Configuration is layered: defaults, then the TOML file (--config or
+/// MCPGATE_CONFIG), then MCPGATE_* environment variables, then these flags.
+#[derive(Debug, Parser)]
+#[command(name = "mcpgate", version, about, long_about)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "MCPGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database and the generated master key
+    /// [env: MCPGATE_DATA_DIR; default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [env: MCPGATE_LISTEN; default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Canonical public URL [env: MCPGATE_PUBLIC_URL; default: http://127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Log format [env: MCPGATE_LOG_FORMAT; default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default command).
+    Serve,
+    /// Apply, roll back or list database migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the most recent migrations.
+    Down {
+        /// How many migrations to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: cli.listen,
+        data_dir: cli.data_dir.clone(),
+        public_url: cli.public_url.clone(),
+        log_format: cli.log_format.map(|f| match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+    };
+    let loaded = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("mcpgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&loaded.config.log, loaded.config.log_format);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcpgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            None | Some(Command::Serve) => serve(loaded.config).await,
+            Some(Command::Migrate { action }) => migrate(loaded.config, action).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("mcpgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = server::Server::start(config).await?;
+    running.wait(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+async fn migrate(config: Config, action: MigrateAction) -> anyhow::Result<()> {
+    let target = db::describe(&config);
+    let conn = db::connect(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("database ({target}): {e}"))?;
+    match action {
+        MigrateAction::Up => {
+            Migrator::up(&conn, None).await?;
+            println!("all migrations applied ({target})");
+        }
+        MigrateAction::Down { steps } => {
+            Migrator::down(&conn, Some(steps)).await?;
+            println!("rolled back {steps} migration(s) ({target})");
+        }
+        MigrateAction::Status => {
+            for m in Migrator::get_migration_with_status(&conn).await? {
+                println!("{:8} {}", m.status().to_string().to_lowercase(), m.name());
+            }
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}

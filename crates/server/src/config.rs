@@ -1,0 +1,521 @@
+//! Configuration: one struct, layered defaults -> TOML file -> `MCPGATE_*`
+//! environment -> command-line flags.
+//!
+//! Unknown keys in the TOML file are rejected. Unknown `MCPGATE_*` environment
+//! variables are reported as warnings rather than errors, because the same
+//! environment also carries the variables of mcpgate's client tools
+//! (`MCPGATE_URL`, `MCPGATE_API_KEY`, ...). Every secret can also be read from
+//! a file named by `<key>_file` (`MCPGATE_<KEY>_FILE`).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    providers::{Format, Serialized, Toml},
+    Figment,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Who may create an account through `POST /api/v1/users/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// Anyone who can reach the server (the default).
+    #[default]
+    Open,
+    /// Nobody: registration answers 403.
+    Closed,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The whole configuration of a server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`MCPGATE_LISTEN`, `--listen`).
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the generated master key.
+    pub data_dir: PathBuf,
+    /// Canonical public URL: the OAuth issuer and base of every redirect URI.
+    pub public_url: String,
+    /// `postgres://…` or `sqlite://…`; default: SQLite in the data dir.
+    pub database_url: Option<SecretString>,
+    pub database_url_file: Option<PathBuf>,
+    /// Largest number of pooled database connections.
+    pub database_max_connections: u32,
+    /// Master key for encryption at rest: base64 of 32 bytes.
+    pub encryption_key: Option<SecretString>,
+    pub encryption_key_file: Option<PathBuf>,
+    /// `open` (default) or `closed`.
+    pub registration: RegistrationPolicy,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info,mcpgate_server=debug`.
+    pub log: String,
+    /// `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// How often in-memory key usage is written to the database (seconds, 1-10).
+    pub usage_flush_interval_secs: u64,
+    /// How long in-flight requests may run after a shutdown signal (seconds).
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: "http://127.0.0.1:8080".into(),
+            database_url: None,
+            database_url_file: None,
+            database_max_connections: 10,
+            encryption_key: None,
+            encryption_key_file: None,
+            registration: RegistrationPolicy::Open,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            usage_flush_interval_secs: 5,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// Top-level keys; `MCPGATE_<KEY>` environment variables map onto them.
+const KNOWN_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "public_url",
+    "database_url",
+    "database_url_file",
+    "database_max_connections",
+    "encryption_key",
+    "encryption_key_file",
+    "registration",
+    "log",
+    "log_format",
+    "max_body_bytes",
+    "usage_flush_interval_secs",
+    "shutdown_timeout_secs",
+];
+
+/// Environment variables with the `MCPGATE_` prefix that are not config keys
+/// but are known to mcpgate or its tools.
+const KNOWN_OTHER_ENV: &[&str] = &["config"];
+
+/// A configuration problem, phrased as what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist (set MCPGATE_CONFIG or --config to an existing TOML file)")]
+    MissingFile { path: PathBuf },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("could not read {what} from {path}: {source}")]
+    SecretFile {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Values given on the command line; each one overrides every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// The result of loading: the config and warnings to log once logging is up.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Load from the layers: defaults, the TOML file (if any), the process
+    /// environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Loaded, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Loaded, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let mut warnings = Vec::new();
+        let mut values = serde_json::Map::new();
+        for (name, value) in env {
+            if name == "DATABASE_URL" {
+                values.insert("database_url".into(), value.clone().into());
+                continue;
+            }
+            let Some(key) = name.strip_prefix("MCPGATE_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if KNOWN_KEYS.contains(&key.as_str()) {
+                let value = env_value(&key, value);
+                values.insert(key, value);
+            } else if !KNOWN_OTHER_ENV.contains(&key.as_str()) {
+                warnings.push(format!(
+                    "ignoring environment variable {name}: not a configuration key"
+                ));
+            }
+        }
+        figment = figment.merge(Serialized::defaults(values));
+        if let Some(v) = overrides.listen {
+            figment = figment.merge(("listen", v.to_string()));
+        }
+        if let Some(v) = &overrides.data_dir {
+            figment = figment.merge(("data_dir", v));
+        }
+        if let Some(v) = &overrides.public_url {
+            figment = figment.merge(("public_url", v));
+        }
+        if let Some(v) = overrides.log_format {
+            figment = figment.merge(("log_format", v));
+        }
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe_figment_error(e)))?;
+        config.resolve_secret_files()?;
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        resolve_secret(
+            "database_url",
+            &mut self.database_url,
+            &self.database_url_file,
+        )?;
+        resolve_secret(
+            "encryption_key",
+            &mut self.encryption_key,
+            &self.encryption_key_file,
+        )?;
+        Ok(())
+    }
+
+    /// Check every value and normalize the public URL.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        let url = self.public_url.trim().trim_end_matches('/').to_owned();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "public_url must start with http:// or https:// (got {:?})",
+                    self.public_url
+                ))
+            })?;
+        if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+            return Err(ConfigError::Invalid(format!(
+                "public_url must be an absolute URL without query or fragment (got {:?})",
+                self.public_url
+            )));
+        }
+        self.public_url = url;
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        if !(1..=10).contains(&self.usage_flush_interval_secs) {
+            return Err(ConfigError::Invalid(
+                "usage_flush_interval_secs must be between 1 and 10".into(),
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "database_max_connections must be at least 1".into(),
+            ));
+        }
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
+                return Err(ConfigError::Invalid(
+                    "database_url must start with postgres://, postgresql:// or sqlite: (value not shown)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The public URL is served over TLS.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    pub fn usage_flush_interval(&self) -> Duration {
+        Duration::from_secs(self.usage_flush_interval_secs)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+/// Numbers in the environment arrive as strings; give figment the type the
+/// field expects so `MCPGATE_MAX_BODY_BYTES=2048` works.
+fn env_value(key: &str, value: &str) -> serde_json::Value {
+    const NUMERIC: &[&str] = &[
+        "database_max_connections",
+        "max_body_bytes",
+        "usage_flush_interval_secs",
+        "shutdown_timeout_secs",
+    ];
+    if NUMERIC.contains(&key) {
+        if let Ok(n) = value.trim().parse::<u64>() {
+            return n.into();
+        }
+    }
+    value.into()
+}
+
+fn resolve_secret(
+    what: &'static str,
+    value: &mut Option<SecretString>,
+    file: &Option<PathBuf>,
+) -> Result<(), ConfigError> {
+    let Some(path) = file else { return Ok(()) };
+    if value.is_some() {
+        return Err(ConfigError::Invalid(format!(
+            "both {what} and {what}_file are set; set only one"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        what,
+        path: path.clone(),
+        source,
+    })?;
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "{what}_file {} is empty",
+            path.display()
+        )));
+    }
+    *value = Some(SecretString::from(trimmed.to_owned()));
+    Ok(())
+}
+
+/// Figment errors can quote the offending value; for secrets that must not
+/// happen, so only the kind and the key path are kept.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            let kind = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    format!("unknown key `{field}`")
+                }
+                figment::error::Kind::InvalidType(actual, expected) => {
+                    format!("expected {expected}, found {actual}")
+                }
+                figment::error::Kind::InvalidValue(_, expected) => {
+                    format!("invalid value, expected {expected}")
+                }
+                figment::error::Kind::UnknownVariant(_, expected) => {
+                    format!("expected one of {}", expected.join(", "))
+                }
+                figment::error::Kind::Message(msg) if !is_secret_path(&path) => msg.clone(),
+                other => format!("{}", KindName(other)),
+            };
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if path.is_empty() {
+                format!("{kind}{origin}")
+            } else {
+                format!("`{path}`: {kind}{origin}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn is_secret_path(path: &str) -> bool {
+    path.contains("secret") || path.contains("key") || path.contains("database_url")
+}
+
+struct KindName<'a>(&'a figment::error::Kind);
+
+impl std::fmt::Display for KindName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use figment::error::Kind::*;
+        let name = match self.0 {
+            Message(_) => "invalid value",
+            InvalidType(..) => "invalid type",
+            InvalidValue(..) => "invalid value",
+            InvalidLength(..) => "invalid length",
+            UnknownVariant(..) => "unknown variant",
+            UnknownField(..) => "unknown key",
+            MissingField(_) => "missing key",
+            DuplicateField(_) => "duplicate key",
+            ISizeOutOfRange(_) | USizeOutOfRange(_) => "number out of range",
+            Unsupported(_) => "unsupported value",
+            UnsupportedKey(..) => "unsupported key",
+        };
+        f.write_str(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn toml_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let loaded = Config::load_from(None, &[], &Overrides::default()).unwrap();
+        let c = loaded.config;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.registration, RegistrationPolicy::Open);
+        assert!(c.database_url.is_none());
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let file = toml_file(
+            "listen = \"127.0.0.1:9000\"\nregistration = \"closed\"\npublic_url = \"https://file.example/\"\nmax_body_bytes = 4096\n",
+        );
+        let e = env(&[
+            ("MCPGATE_PUBLIC_URL", "https://env.example"),
+            ("MCPGATE_MAX_BODY_BYTES", "8192"),
+            ("DATABASE_URL", "postgres://u@h/db"),
+        ]);
+        let flags = Overrides {
+            public_url: Some("https://flag.example".into()),
+            ..Default::default()
+        };
+        let c = Config::load_from(Some(file.path()), &e, &flags).unwrap().config;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000"); // file
+        assert_eq!(c.registration, RegistrationPolicy::Closed); // file
+        assert_eq!(c.max_body_bytes, 8192); // env over file
+        assert_eq!(c.public_url, "https://flag.example"); // flag over env
+        assert_eq!(
+            c.database_url.unwrap().expose_secret(),
+            "postgres://u@h/db"
+        );
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_and_named() {
+        let file = toml_file("listn = \"127.0.0.1:9000\"\n");
+        let err = Config::load_from(Some(file.path()), &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key `listn`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_vars_warn_but_do_not_fail() {
+        let e = env(&[("MCPGATE_LISTN", "x"), ("MCPGATE_URL", "http://x"), ("MCPGATE_CONFIG", "")]);
+        let loaded = Config::load_from(None, &e, &Overrides::default()).unwrap();
+        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("MCPGATE_LISTN"));
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_from_both() {
+        let secret = toml_file("c2VjcmV0\n");
+        let path = secret.path().to_str().unwrap().to_owned();
+        let e = env(&[("MCPGATE_ENCRYPTION_KEY_FILE", &path)]);
+        let c = Config::load_from(None, &e, &Overrides::default()).unwrap().config;
+        assert_eq!(c.encryption_key.unwrap().expose_secret(), "c2VjcmV0");
+
+        let e = env(&[
+            ("MCPGATE_ENCRYPTION_KEY_FILE", &path),
+            ("MCPGATE_ENCRYPTION_KEY", "other"),
+        ]);
+        let err = Config::load_from(None, &e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("set only one"), "{err}");
+
+        let e = env(&[("MCPGATE_DATABASE_URL_FILE", "/nonexistent/db-url")]);
+        let err = Config::load_from(None, &e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/db-url"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained_without_echoing_secrets() {
+        let e = env(&[("MCPGATE_PUBLIC_URL", "ftp://x")]);
+        let err = Config::load_from(None, &e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("public_url"), "{err}");
+
+        let e = env(&[("DATABASE_URL", "mysql://user:hunter2@h/db")]);
+        let err = Config::load_from(None, &e, &Overrides::default()).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+
+        let e = env(&[("MCPGATE_REGISTRATION", "sometimes")]);
+        let err = Config::load_from(None, &e, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("registration"), "{err}");
+
+        let file = toml_file("missing = 1");
+        drop(file.path().to_owned());
+        let err = Config::load_from(
+            Some(Path::new("/nonexistent/mcpgate.toml")),
+            &[],
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("MCPGATE_CONFIG"), "{err}");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let e = env(&[("MCPGATE_ENCRYPTION_KEY", "c2VjcmV0LWtleQ==")]);
+        let c = Config::load_from(None, &e, &Overrides::default()).unwrap().config;
+        assert!(!format!("{c:?}").contains("c2VjcmV0LWtleQ=="));
+    }
+}

@@ -1,0 +1,61 @@
+//! Connecting to the database and applying migrations.
+
+use std::time::Duration;
+
+use mcpgate_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
+
+use crate::config::Config;
+
+/// Name of the default SQLite file inside the data dir.
+pub const SQLITE_FILE_NAME: &str = "mcpgate.db";
+
+/// Which database a config points at, without exposing credentials.
+pub fn describe(config: &Config) -> String {
+    match &config.database_url {
+        Some(url) if url.expose_secret().starts_with("sqlite:") => "sqlite (DATABASE_URL)".into(),
+        Some(_) => "postgres (DATABASE_URL)".into(),
+        None => format!(
+            "sqlite {}",
+            config.data_dir.join(SQLITE_FILE_NAME).display()
+        ),
+    }
+}
+
+/// Open the pool. SQLite gets WAL, foreign keys and a busy timeout; the data
+/// dir is created when the default SQLite file is used.
+pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
+    let url = match &config.database_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                DbErr::Custom(format!(
+                    "cannot create data dir {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            let path = config.data_dir.join(SQLITE_FILE_NAME);
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.database_max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    Database::connect(options).await
+}
+
+/// Apply every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}

@@ -1,0 +1,135 @@
+//! The HTTP application: routes plus the middleware every request passes.
+//!
+//! Order, outermost first: `observe` (request id, access log line,
+//! `X-Request-Id` header), then `envelope` (any error that is not already one
+//! of our JSON bodies — unknown route, wrong method, a framework parse error —
+//! becomes one), then the routes.
+
+pub mod context;
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    http::{header, HeaderValue, StatusCode},
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route,
+};
+use poem_openapi::payload::Json;
+
+use crate::{
+    api::{
+        self,
+        error::{ApiError, ErrorBody},
+    },
+    state::AppState,
+};
+use context::RequestContext;
+
+/// Header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Build the whole application around `state`.
+pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    api::docs::routes(Route::new())
+        .nest("/", api::api_service())
+        .around(envelope)
+        .data(state)
+        .around(observe)
+}
+
+async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let started = Instant::now();
+    let request_id: Arc<str> = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| context::accept_incoming(v))
+        .map(str::to_owned)
+        .unwrap_or_else(context::new_request_id)
+        .into();
+    let ctx = Arc::new(RequestContext::default());
+    req.extensions_mut().insert(ctx.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = context::scope(request_id.clone(), async move { next.get_response(req).await }).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let caller = ctx.caller();
+    tracing::info!(
+        target: "mcpgate::access",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status,
+        latency_ms = format_args!("{latency_ms:.2}"),
+        user_id = caller.map(|c| c.user_id.to_string()).unwrap_or_default(),
+        credential_id = caller.map(|c| c.credential_id.as_str()).unwrap_or_default(),
+        "request"
+    );
+    Ok(resp)
+}
+
+async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    match next.call(req).await {
+        Ok(resp) => Ok(wrap_plain_error(resp.into_response())),
+        Err(err) => Ok(wrap_plain_error(error_response(err))),
+    }
+}
+
+fn error_response(err: poem::Error) -> Response {
+    use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError};
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        return ApiError::bad_request("validation_failed", e.to_string(), Some(e.name.to_string()))
+            .into_response();
+    }
+    if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        return ApiError::bad_request("validation_failed", e.to_string(), None).into_response();
+    }
+    if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        return ApiError::bad_request("invalid_body", e.reason.clone(), Some("body".into()))
+            .into_response();
+    }
+    if err.is::<ContentTypeError>() {
+        return ApiError::UnsupportedMediaType(Json(ErrorBody::new(
+            "unsupported_media_type",
+            "Send the body as application/json.",
+        )))
+        .into_response();
+    }
+    err.into_response()
+}
+
+/// Responses with an error status that are not JSON (framework defaults such
+/// as 404 for an unknown route or 405) get the standard JSON body.
+fn wrap_plain_error(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "No such route."),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This route does not accept that method."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+        StatusCode::UNAUTHORIZED => ("missing_credentials", "Authentication is required."),
+        s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
+        _ => ("bad_request", "The request could not be processed."),
+    };
+    let mut out = Json(ErrorBody::new(code, message)).into_response();
+    out.set_status(status);
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,27 @@
+//! mcpgate-server: accounts, API keys and (in later modules) OAuth, connections
+//! and memory behind one OpenAPI-first HTTP gateway.
+//!
+//! Layers, from the edge in: [`http`] (middleware, request ids, error
+//! envelope) -> [`api`] (one `#[OpenApi]` group per file; thin handlers) ->
+//! [`service`] (rules, validation, transactions) -> [`store`] (every query)
+//! -> [`entity`] (rows). Errors are [`error::Error`] until `api::error` maps
+//! them to HTTP.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod entity;
+pub mod error;
+pub mod http;
+pub mod master_key;
+pub mod scope;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod token;

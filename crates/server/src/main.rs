@@ -1,0 +1,5 @@
+//! The `mcpgate` binary.
+
+fn main() -> std::process::ExitCode {
+    mcpgate_server::cli::main()
+}

@@ -1,0 +1,180 @@
+//! Running a server: connect, migrate, serve, and shut down gracefully.
+//!
+//! On SIGTERM or SIGINT the listener stops accepting, in-flight requests get
+//! `shutdown_timeout_secs` to finish, the usage counters are flushed and the
+//! pool is closed. Tests start servers in-process with [`Server::start`] and
+//! stop them with [`RunningServer::shutdown`], which takes the same path.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::Config,
+    db,
+    master_key::{KeySource, MasterKey},
+    service::usage::UsageTracker,
+    state::AppState,
+};
+
+/// A start-up failure, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database ({target}): {source}")]
+    Database {
+        target: String,
+        source: sea_orm::DbErr,
+    },
+    #[error("{0}")]
+    MasterKey(#[from] crate::master_key::MasterKeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Server;
+
+/// A server running in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Connect, migrate, load the master key and start serving with the
+    /// system clock.
+    pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Server::start`] with a given clock.
+    pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
+        let target = db::describe(&config);
+        let database = |source| StartError::Database {
+            target: target.clone(),
+            source,
+        };
+        let conn = db::connect(&config).await.map_err(database)?;
+        db::migrate(&conn).await.map_err(database)?;
+        let (master_key, source) = MasterKey::load(&config)?;
+        match source {
+            KeySource::GeneratedFile(path) => tracing::warn!(
+                path = %path.display(),
+                "generated a new master key file (mode 0600); back it up, or set \
+                 MCPGATE_ENCRYPTION_KEY or MCPGATE_ENCRYPTION_KEY_FILE in production"
+            ),
+            KeySource::ExistingFile(path) => {
+                tracing::info!(path = %path.display(), "using the master key file")
+            }
+            KeySource::Configured => tracing::info!("using the configured master key"),
+        }
+        let state = AppState {
+            db: conn,
+            config: Arc::new(config),
+            clock,
+            usage: Arc::new(UsageTracker::default()),
+            master_key: Arc::new(master_key),
+        };
+        let addr = state.config.listen;
+        let acceptor = TcpListener::bind(addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let local = acceptor
+            .local_addr()
+            .into_iter()
+            .find_map(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(acceptor, state.clone(), rx));
+        tracing::info!(
+            listen = %local,
+            public_url = %state.config.public_url,
+            database = %target,
+            "mcpgate listening"
+        );
+        Ok(RunningServer {
+            addr: local,
+            state,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+}
+
+async fn run(
+    acceptor: impl Acceptor + 'static,
+    state: AppState,
+    stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
+    let flusher = tokio::spawn(flush_loop(state.clone(), flusher_stopped));
+    let timeout = state.config.shutdown_timeout();
+    let result = poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            crate::http::app(state.clone()),
+            async {
+                let _ = stop.await;
+            },
+            Some(timeout),
+        )
+        .await;
+    // Let a flush in progress finish; never abort one halfway.
+    let _ = stop_flusher.send(true);
+    let _ = flusher.await;
+    match state.usage.flush(&state.db).await {
+        Ok(n) => tracing::info!(keys = n, "flushed key usage"),
+        Err(e) => tracing::error!(error = %e, "could not flush key usage at shutdown"),
+    }
+    if let Err(e) = state.db.close_by_ref().await {
+        tracing::warn!(error = %e, "closing the database pool");
+    }
+    tracing::info!("mcpgate stopped");
+    result
+}
+
+async fn flush_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(state.config.usage_flush_interval());
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = state.usage.flush(&state.db).await {
+            tracing::warn!(error = %e, "key usage flush failed; will retry");
+        }
+    }
+}
+
+impl RunningServer {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop gracefully: finish in-flight requests, flush usage, close the pool.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task)
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Wait until the server stops (after a signal, for the binary).
+    pub async fn wait(mut self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        tokio::select! {
+            r = &mut self.task => return r.map_err(std::io::Error::other)?,
+            _ = signal => {}
+        }
+        self.shutdown().await
+    }
+}

@@ -1,0 +1,137 @@
+//! Accounts: registration and the caller's own profile.
+
+use chrono::{DateTime, Utc};
+use sea_orm::TransactionTrait;
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    auth::{Credential, Principal},
+    keys::{self, CreatedKey},
+    validate,
+};
+use crate::{
+    config::RegistrationPolicy,
+    error::{Error, Result},
+    scope::Scopes,
+    state::AppState,
+    store,
+};
+
+/// bcrypt cost for passwords, fixed by the design.
+pub const BCRYPT_COST: u32 = 12;
+/// Shortest accepted password, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// bcrypt reads at most 72 bytes; longer passwords are refused rather than
+/// silently truncated.
+pub const PASSWORD_MAX_BYTES: usize = 72;
+
+pub struct RegisterInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+pub struct Registered {
+    pub user_id: Uuid,
+    pub key: CreatedKey,
+}
+
+/// Create a user and its first API key (holding every scope), atomically.
+pub async fn register(state: &AppState, input: RegisterInput) -> Result<Registered> {
+    if state.config.registration == RegistrationPolicy::Closed {
+        return Err(Error::RegistrationClosed);
+    }
+    let name = validate::optional_text("name", input.name.as_deref(), 100)?;
+    let email = input
+        .email
+        .as_deref()
+        .map(|e| validate::email("email", e))
+        .transpose()?;
+    let password_hash = match input.password {
+        None => None,
+        Some(password) => {
+            if email.is_none() {
+                return Err(Error::validation(
+                    "password",
+                    "a password needs an email to log in with; send both",
+                ));
+            }
+            Some(hash_password(password).await?)
+        }
+    };
+    let now = state.clock.now();
+    let user_id = Uuid::now_v7();
+    let txn = state.db.begin().await?;
+    let inserted = store::users::insert(
+        &txn,
+        store::users::NewUser {
+            id: user_id,
+            name,
+            email,
+            password_hash,
+            created_at: now,
+        },
+    )
+    .await;
+    if let Err(e) = inserted {
+        return Err(if store::is_unique_violation(&e) {
+            email_taken()
+        } else {
+            e.into()
+        });
+    }
+    let key = keys::insert_new(&txn, user_id, "default".into(), Scopes::all(), None, now).await?;
+    txn.commit().await?;
+    Ok(Registered { user_id, key })
+}
+
+fn email_taken() -> Error {
+    Error::Conflict {
+        code: "email_taken",
+        message: "An account with this email already exists.".into(),
+    }
+}
+
+async fn hash_password(password: SecretString) -> Result<String> {
+    let len = password.expose_secret().len();
+    let chars = password.expose_secret().chars().count();
+    if chars < PASSWORD_MIN_CHARS {
+        return Err(Error::validation(
+            "password",
+            format!("must be at least {PASSWORD_MIN_CHARS} characters"),
+        ));
+    }
+    if len > PASSWORD_MAX_BYTES {
+        return Err(Error::validation(
+            "password",
+            format!("must be at most {PASSWORD_MAX_BYTES} bytes"),
+        ));
+    }
+    tokio::task::spawn_blocking(move || bcrypt::hash(password.expose_secret(), BCRYPT_COST))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing task: {e}")))?
+        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+}
+
+pub struct Me {
+    pub user_id: Uuid,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub credential: Credential,
+}
+
+/// The caller's account and the credential it used.
+pub async fn me(state: &AppState, principal: &Principal) -> Result<Me> {
+    let user = store::users::find(&state.db, principal.user_id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    Ok(Me {
+        user_id: user.id,
+        name: user.name,
+        email: user.email,
+        created_at: user.created_at,
+        credential: principal.credential.clone(),
+    })
+}

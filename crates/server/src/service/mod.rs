@@ -1,0 +1,9 @@
+//! Services hold the logic: validation, rules, transactions. They take plain
+//! inputs and the authenticated principal, return domain values or
+//! [`crate::error::Error`], and know nothing about HTTP.
+
+pub mod accounts;
+pub mod auth;
+pub mod keys;
+pub mod usage;
+mod validate;

@@ -1,0 +1,16 @@
+//! The application state every handler receives as `Data<&AppState>`.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{clock::Clock, config::Config, master_key::MasterKey, service::usage::UsageTracker};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub usage: Arc<UsageTracker>,
+    pub master_key: Arc<MasterKey>,
+}
