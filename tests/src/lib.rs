@@ -1,1 +1,345 @@
+//! Harness for the end-to-end suite: real servers on random loopback ports,
+//! backed by a real SQLite file or a real Postgres database of their own,
+//! driven through `mcpgate-client`.
+//!
+//! Postgres runs when `MCPGATE_TEST_POSTGRES_URL` is set (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`): every server gets a fresh
+//! database, dropped afterwards. Without it the Postgres half prints that it
+//! was skipped, and fails when `CI=true`.
 
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Mutex, Once, OnceLock},
+};
+
+use mcpgate_client::{types, Client, ClientInfo};
+use mcpgate_server::{
+    clock::ManualClock,
+    config::Config,
+    server::{RunningServer, Server},
+};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The admin URL of the test Postgres server, if configured.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("MCPGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Whether the suite can run on `backend`; prints a skip notice, and panics
+/// under `CI=true` when Postgres is not configured.
+pub fn backend_available(backend: Backend, test: &str) -> bool {
+    if backend == Backend::Sqlite || postgres_admin_url().is_some() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!(
+            "CI=true but MCPGATE_TEST_POSTGRES_URL is not set: the Postgres suite must run in CI"
+        );
+    }
+    eprintln!("skipped {test} on postgres: set MCPGATE_TEST_POSTGRES_URL to run it");
+    false
+}
+
+/// Declare end-to-end tests that run once per backend:
+/// `e2e! { async fn name(backend) { ... } }` expands to `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! e2e {
+    ($($(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($backend: $crate::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::backend_available($crate::Backend::Postgres, stringify!($name)) {
+                        run($crate::Backend::Postgres).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+// ---------------------------------------------------------------- logs
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+static LOGS: OnceLock<Capture> = OnceLock::new();
+static INIT_LOGS: Once = Once::new();
+
+/// Capture every log line of every server in this test process, at TRACE.
+fn init_logs() {
+    INIT_LOGS.call_once(|| {
+        let capture = LOGS.get_or_init(Capture::default).clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_ansi(false)
+            .with_writer(capture)
+            .try_init();
+    });
+}
+
+/// Everything logged so far by any server in this process.
+pub fn captured_logs() -> String {
+    LOGS.get()
+        .map(|c| {
+            String::from_utf8_lossy(&c.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- postgres
+
+/// A Postgres database created for one server, dropped with it.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create(admin_url: &str) -> Self {
+        let name = format!("mcpgate_e2e_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("connect to the test Postgres");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        Self {
+            admin_url: admin_url.to_owned(),
+            name,
+        }
+    }
+
+    fn url(&self) -> String {
+        // Same server and credentials as the admin URL, our database name.
+        let (base, query) = match self.admin_url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (self.admin_url.as_str(), String::new()),
+        };
+        let authority_start = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[authority_start..].find('/') {
+            Some(i) => &base[..authority_start + i],
+            None => base,
+        };
+        format!("{base}/{}{query}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside any async context we can rely on: use a thread
+        // with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let admin = Database::connect(&admin_url).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+// ---------------------------------------------------------------- servers
+
+/// A running mcpgate with its own data dir, database and manual clock.
+pub struct TestServer {
+    running: Option<RunningServer>,
+    pub url: String,
+    pub clock: Arc<ManualClock>,
+    pub backend: Backend,
+    config: Config,
+    _dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+impl TestServer {
+    /// Start with the default test configuration.
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Start after `customize` adjusts the configuration.
+    pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut Config)) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(
+                PgDatabase::create(&postgres_admin_url().expect("MCPGATE_TEST_POSTGRES_URL")).await,
+            ),
+        };
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().join("data"),
+            database_url: pg.as_ref().map(|p| SecretString::from(p.url())),
+            database_max_connections: 5,
+            shutdown_timeout_secs: 5,
+            ..Config::default()
+        };
+        customize(&mut config);
+        config.validate().expect("valid test config");
+        let clock = Arc::new(ManualClock::starting_now());
+        let running = Server::start_with_clock(config.clone(), clock.clone())
+            .await
+            .expect("server starts");
+        Self {
+            url: running.url(),
+            running: Some(running),
+            clock,
+            backend,
+            config,
+            _dir: dir,
+            pg,
+        }
+    }
+
+    /// Stop gracefully and start again on the same database, data dir and clock.
+    pub async fn restart(mut self) -> Self {
+        let running = self.running.take().expect("running");
+        running.shutdown().await.expect("graceful shutdown");
+        let running = Server::start_with_clock(self.config.clone(), self.clock.clone())
+            .await
+            .expect("server restarts");
+        self.url = running.url();
+        self.running = Some(running);
+        self
+    }
+
+    /// Stop gracefully.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("graceful shutdown");
+        }
+    }
+
+    /// The server's state (database, config) for assertions on storage.
+    pub fn state(&self) -> &mcpgate_server::state::AppState {
+        &self.running.as_ref().expect("running").state
+    }
+
+    /// The data dir of this server.
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// The name of this server's Postgres database, if any.
+    pub fn postgres_database(&self) -> Option<(String, String)> {
+        self.pg
+            .as_ref()
+            .map(|p| (p.admin_url.clone(), p.name.clone()))
+    }
+
+    /// A client without credentials.
+    pub fn anonymous(&self) -> Client {
+        Client::anonymous(&self.url).expect("client")
+    }
+
+    /// A client sending `key`.
+    pub fn with_key(&self, key: &str) -> Client {
+        Client::with_api_key(&self.url, key.to_owned()).expect("client")
+    }
+
+    /// Register a user with a unique email; returns the registration.
+    pub async fn register(&self) -> types::Registered {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.anonymous()
+            .user_register()
+            .body(types::RegisterRequest {
+                name: Some("Test User".into()),
+                email: Some(email),
+                password: None,
+            })
+            .send()
+            .await
+            .expect("registration succeeds")
+            .into_inner()
+    }
+
+    /// Send a raw request through the client's HTTP stack (for bodies the
+    /// typed client cannot express: malformed JSON, wrong content types).
+    pub fn raw(
+        &self,
+        client: &Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        client
+            .client()
+            .request(method, format!("{}{path}", client.baseurl()))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // A test that panicked leaves its server running; stop accepting so
+        // the port and the database are released.
+        if let Some(running) = self.running.take() {
+            drop(running);
+        }
+    }
+}
+
+/// The status and body of an error response from the typed client.
+pub fn expect_error<T: std::fmt::Debug>(
+    result: Result<mcpgate_client::ResponseValue<T>, mcpgate_client::Error<types::Error>>,
+) -> (u16, types::Error) {
+    match result {
+        Err(mcpgate_client::Error::ErrorResponse(rv)) => (rv.status().as_u16(), rv.into_inner()),
+        other => panic!("expected an error response, got {other:?}"),
+    }
+}

@@ -1,1 +1,82 @@
+//! Typed client for the mcpgate API.
+//!
+//! [`generated`] is written by `cargo xtask gen` from `openapi.yaml` with
+//! progenitor (builder interface: `client.key_create().body(...).send()`).
+//! This file is the hand-written layer beside it: constructors that attach
+//! credentials. Secrets are held in `secrecy` types and sent as sensitive
+//! headers, which reqwest keeps out of its `Debug` output.
 
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
+pub mod generated;
+
+pub use generated::{types, Client};
+pub use progenitor_client::{ClientInfo, Error, ResponseValue};
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Errors building a client.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The API key contains characters that cannot be sent in a header.
+    InvalidKey,
+    /// The HTTP client could not be built.
+    Http(reqwest::Error),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::InvalidKey => {
+                f.write_str("the API key contains characters not allowed in an HTTP header")
+            }
+            BuildError::Http(e) => write!(f, "building the HTTP client: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+fn install_crypto_provider() {
+    // reqwest is built without a default TLS provider; use ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A reqwest client builder with mcpgate's defaults (timeouts, user agent).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("mcpgate-client/", env!("CARGO_PKG_VERSION")))
+}
+
+impl Client {
+    /// A client without credentials (for registration and health probes).
+    pub fn anonymous(base_url: &str) -> Result<Self, BuildError> {
+        let http = http_client_builder().build().map_err(BuildError::Http)?;
+        Ok(Client::new_with_client(
+            base_url.trim_end_matches('/'),
+            http,
+        ))
+    }
+
+    /// A client that sends `key` as `Authorization: Bearer <key>` on every request.
+    pub fn with_api_key(base_url: &str, key: impl Into<SecretString>) -> Result<Self, BuildError> {
+        let key: SecretString = key.into();
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+            .map_err(|_| BuildError::InvalidKey)?;
+        value.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, value);
+        let http = http_client_builder()
+            .default_headers(headers)
+            .build()
+            .map_err(BuildError::Http)?;
+        Ok(Client::new_with_client(
+            base_url.trim_end_matches('/'),
+            http,
+        ))
+    }
+}

@@ -439,15 +439,14 @@ mod tests {
             public_url: Some("https://flag.example".into()),
             ..Default::default()
         };
-        let c = Config::load_from(Some(file.path()), &e, &flags).unwrap().config;
+        let c = Config::load_from(Some(file.path()), &e, &flags)
+            .unwrap()
+            .config;
         assert_eq!(c.listen.to_string(), "127.0.0.1:9000"); // file
         assert_eq!(c.registration, RegistrationPolicy::Closed); // file
         assert_eq!(c.max_body_bytes, 8192); // env over file
         assert_eq!(c.public_url, "https://flag.example"); // flag over env
-        assert_eq!(
-            c.database_url.unwrap().expose_secret(),
-            "postgres://u@h/db"
-        );
+        assert_eq!(c.database_url.unwrap().expose_secret(), "postgres://u@h/db");
     }
 
     #[test]
@@ -461,7 +460,11 @@ mod tests {
 
     #[test]
     fn unknown_env_vars_warn_but_do_not_fail() {
-        let e = env(&[("MCPGATE_LISTN", "x"), ("MCPGATE_URL", "http://x"), ("MCPGATE_CONFIG", "")]);
+        let e = env(&[
+            ("MCPGATE_LISTN", "x"),
+            ("MCPGATE_URL", "http://x"),
+            ("MCPGATE_CONFIG", ""),
+        ]);
         let loaded = Config::load_from(None, &e, &Overrides::default()).unwrap();
         assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
         assert!(loaded.warnings[0].contains("MCPGATE_LISTN"));
@@ -472,7 +475,9 @@ mod tests {
         let secret = toml_file("c2VjcmV0\n");
         let path = secret.path().to_str().unwrap().to_owned();
         let e = env(&[("MCPGATE_ENCRYPTION_KEY_FILE", &path)]);
-        let c = Config::load_from(None, &e, &Overrides::default()).unwrap().config;
+        let c = Config::load_from(None, &e, &Overrides::default())
+            .unwrap()
+            .config;
         assert_eq!(c.encryption_key.unwrap().expose_secret(), "c2VjcmV0");
 
         let e = env(&[
@@ -515,7 +520,9 @@ mod tests {
     #[test]
     fn debug_hides_secrets() {
         let e = env(&[("MCPGATE_ENCRYPTION_KEY", "c2VjcmV0LWtleQ==")]);
-        let c = Config::load_from(None, &e, &Overrides::default()).unwrap().config;
+        let c = Config::load_from(None, &e, &Overrides::default())
+            .unwrap()
+            .config;
         assert!(!format!("{c:?}").contains("c2VjcmV0LWtleQ=="));
     }
 }

@@ -29,7 +29,7 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let url = match &config.database_url {
         Some(url) => url.expose_secret().to_owned(),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            crate::master_key::create_private_dir(&config.data_dir).map_err(|e| {
                 DbErr::Custom(format!(
                     "cannot create data dir {}: {e}",
                     config.data_dir.display()

@@ -69,7 +69,10 @@ impl MasterKey {
             } else {
                 "MCPGATE_ENCRYPTION_KEY"
             };
-            return Ok((Self::from_base64(key.expose_secret(), name)?, KeySource::Configured));
+            return Ok((
+                Self::from_base64(key.expose_secret(), name)?,
+                KeySource::Configured,
+            ));
         }
         let path = config.data_dir.join(KEY_FILE_NAME);
         if path.exists() {
@@ -89,11 +92,16 @@ impl MasterKey {
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(bytes.as_mut());
         let encoded = zeroize::Zeroizing::new(STANDARD.encode(bytes.as_ref()));
-        let io = |action| move |source| MasterKeyError::Io {
-            action,
-            path: path.to_owned(),
-            source,
+        let io = |action| {
+            move |source| MasterKeyError::Io {
+                action,
+                path: path.to_owned(),
+                source,
+            }
         };
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir).map_err(io("create the directory of"))?;
+        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -114,6 +122,21 @@ impl MasterKey {
     }
 }
 
+/// Create `dir` (mode 0700 on Unix) unless it exists.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,11 +145,11 @@ mod tests {
     fn generates_a_private_file_once_and_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
-            data_dir: dir.path().to_owned(),
+            data_dir: dir.path().join("fresh"),
             ..Config::default()
         };
         let (first, source) = MasterKey::load(&config).unwrap();
-        let path = dir.path().join(KEY_FILE_NAME);
+        let path = dir.path().join("fresh").join(KEY_FILE_NAME);
         assert_eq!(source, KeySource::GeneratedFile(path.clone()));
         #[cfg(unix)]
         {

@@ -135,7 +135,10 @@ mod tests {
             assert_eq!(scope.as_str().parse::<Scope>(), Ok(scope));
         }
         let all = Scopes::all();
-        assert_eq!(Scopes::parse_space_separated(&all.to_space_separated()), Ok(all));
+        assert_eq!(
+            Scopes::parse_space_separated(&all.to_space_separated()),
+            Ok(all)
+        );
     }
 
     #[test]

@@ -54,7 +54,10 @@ impl Server {
     }
 
     /// Like [`Server::start`] with a given clock.
-    pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningServer, StartError> {
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RunningServer, StartError> {
         let target = db::describe(&config);
         let database = |source| StartError::Database {
             target: target.clone(),
@@ -164,13 +167,14 @@ impl RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.task)
-            .await
-            .map_err(std::io::Error::other)?
+        (&mut self.task).await.map_err(std::io::Error::other)?
     }
 
     /// Wait until the server stops (after a signal, for the binary).
-    pub async fn wait(mut self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn wait(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         tokio::select! {
             r = &mut self.task => return r.map_err(std::io::Error::other)?,
             _ = signal => {}

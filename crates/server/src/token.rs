@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(parse_api_key(&bad), Err(Malformed::Charset));
         let unicode = format!("mcpg_{}", "é".repeat(33));
         assert_eq!(parse_api_key(&unicode), Err(Malformed::Charset));
-        let odd = format!("mcpg_a{}", "é".repeat(32) );
+        let odd = format!("mcpg_a{}", "é".repeat(32));
         assert_eq!(odd.len(), 70);
         assert!(parse_api_key(&odd).is_err());
     }

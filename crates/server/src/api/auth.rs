@@ -23,7 +23,12 @@ use crate::{
 /// An API key in the `X-API-Key` header.
 #[allow(dead_code)]
 #[derive(SecurityScheme)]
-#[oai(rename = "ApiKey", ty = "api_key", key_name = "X-API-Key", key_in = "header")]
+#[oai(
+    rename = "ApiKey",
+    ty = "api_key",
+    key_name = "X-API-Key",
+    key_in = "header"
+)]
 struct ApiKeyScheme(ApiKey);
 
 /// An API key as `Authorization: Bearer <key>`.
@@ -43,10 +48,14 @@ pub fn presented_credential(req: &Request) -> Result<Option<String>, Error> {
     let bearer = match req.headers().get(poem::http::header::AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let value = value.to_str().map_err(|_| Error::InvalidCredentials(CredentialProblem::Malformed))?;
+            let value = value
+                .to_str()
+                .map_err(|_| Error::InvalidCredentials(CredentialProblem::Malformed))?;
             let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
             if !scheme.eq_ignore_ascii_case("bearer") {
-                return Err(Error::InvalidCredentials(CredentialProblem::UnsupportedScheme));
+                return Err(Error::InvalidCredentials(
+                    CredentialProblem::UnsupportedScheme,
+                ));
             }
             Some(rest.trim().to_owned())
         }
@@ -87,9 +96,9 @@ impl<'a> ApiExtractor<'a> for Auth {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let state = req
-            .data::<AppState>()
-            .ok_or_else(|| ApiError::from(Error::Internal("application state missing".into())).into_poem())?;
+        let state = req.data::<AppState>().ok_or_else(|| {
+            ApiError::from(Error::Internal("application state missing".into())).into_poem()
+        })?;
         let principal = async {
             let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
             auth::authenticate_api_key(state, &presented).await

@@ -46,11 +46,17 @@ impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        parse(request, body).await.map(JsonBody).map_err(ApiError::into_poem)
+        parse(request, body)
+            .await
+            .map(JsonBody)
+            .map_err(ApiError::into_poem)
     }
 }
 
-async fn parse<T: DeserializeOwned>(request: &Request, body: &mut RequestBody) -> Result<T, ApiError> {
+async fn parse<T: DeserializeOwned>(
+    request: &Request,
+    body: &mut RequestBody,
+) -> Result<T, ApiError> {
     let limit = request
         .data::<AppState>()
         .map(|s| s.config.max_body_bytes)
@@ -65,11 +71,15 @@ async fn parse<T: DeserializeOwned>(request: &Request, body: &mut RequestBody) -
     }
     let bytes = body
         .take()
-        .map_err(|_| ApiError::bad_request("invalid_body", "The request body could not be read.", None))?
+        .map_err(|_| {
+            ApiError::bad_request("invalid_body", "The request body could not be read.", None)
+        })?
         .into_bytes_limit(limit)
         .await
         .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => ApiError::from(Error::PayloadTooLarge { limit }),
+            poem::error::ReadBodyError::PayloadTooLarge => {
+                ApiError::from(Error::PayloadTooLarge { limit })
+            }
             _ => ApiError::bad_request("invalid_body", "The request body could not be read.", None),
         })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -81,7 +91,13 @@ async fn parse<T: DeserializeOwned>(request: &Request, body: &mut RequestBody) -
     }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
-    de.end().map_err(|e| ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {e}."), Some("body".into())))?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("The body is not valid JSON: {e}."),
+            Some("body".into()),
+        )
+    })?;
     Ok(value)
 }
 

@@ -54,10 +54,7 @@ pub enum ApiError {
     BadRequest(Json<ErrorBody>),
     /// No credentials, or credentials that are malformed, unknown, revoked or expired.
     #[oai(status = 401)]
-    Unauthorized(
-        Json<ErrorBody>,
-        #[oai(header = "WWW-Authenticate")] String,
-    ),
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
     /// Valid credentials without the required scope, or an action the server forbids.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
@@ -147,10 +144,13 @@ impl From<Error> for ApiError {
                     format!("This credential lacks the scope(s): {}.", names.join(" ")),
                 )))
             }
-            Error::NotFound(what) => {
-                ApiError::NotFound(Json(ErrorBody::new("not_found", format!("No such {what}."))))
+            Error::NotFound(what) => ApiError::NotFound(Json(ErrorBody::new(
+                "not_found",
+                format!("No such {what}."),
+            ))),
+            Error::Conflict { code, message } => {
+                ApiError::Conflict(Json(ErrorBody::new(code, message)))
             }
-            Error::Conflict { code, message } => ApiError::Conflict(Json(ErrorBody::new(code, message))),
             Error::RegistrationClosed => ApiError::Forbidden(Json(ErrorBody::new(
                 "registration_closed",
                 "Registration is closed on this server; ask its operator for an account.",

@@ -36,13 +36,23 @@ fn ok() -> HealthResponse {
 #[OpenApi]
 impl HealthApi {
     /// Liveness: the process is up and serving.
-    #[oai(path = "/healthz", method = "get", operation_id = "health_live", tag = "ApiTags::Health")]
+    #[oai(
+        path = "/healthz",
+        method = "get",
+        operation_id = "health_live",
+        tag = "ApiTags::Health"
+    )]
     async fn live(&self) -> ApiResult<HealthResponse> {
         Ok(ok())
     }
 
     /// Readiness: the database answers. 503 while it does not.
-    #[oai(path = "/readyz", method = "get", operation_id = "health_ready", tag = "ApiTags::Health")]
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        operation_id = "health_ready",
+        tag = "ApiTags::Health"
+    )]
     async fn ready(&self, state: poem::web::Data<&AppState>) -> ApiResult<HealthResponse> {
         state.db.ping().await.map_err(|e| {
             let e = Error::Database(e);
@@ -50,9 +60,9 @@ impl HealthApi {
                 ApiError::from(e)
             } else {
                 // Any failure to ping means not ready, whatever its kind.
-                ApiError::from(Error::Database(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::Internal(
-                    e.to_string(),
-                ))))
+                ApiError::from(Error::Database(sea_orm::DbErr::Conn(
+                    sea_orm::RuntimeErr::Internal(e.to_string()),
+                )))
             }
         })?;
         Ok(ok())

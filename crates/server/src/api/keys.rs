@@ -130,7 +130,12 @@ fn created(k: CreatedKey) -> ApiKeyCreated {
 #[OpenApi(prefix_path = "/api/v1")]
 impl KeysApi {
     /// Create an API key (scope `keys:write`).
-    #[oai(path = "/keys", method = "post", operation_id = "key_create", tag = "ApiTags::Keys")]
+    #[oai(
+        path = "/keys",
+        method = "post",
+        operation_id = "key_create",
+        tag = "ApiTags::Keys"
+    )]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -152,7 +157,12 @@ impl KeysApi {
     }
 
     /// List the caller's API keys (scope `keys:read`).
-    #[oai(path = "/keys", method = "get", operation_id = "key_list", tag = "ApiTags::Keys")]
+    #[oai(
+        path = "/keys",
+        method = "get",
+        operation_id = "key_list",
+        tag = "ApiTags::Keys"
+    )]
     async fn list(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<KeyListResponse> {
         let keys = keys::list(&state, &auth.0).await?;
         Ok(KeyListResponse::Ok(Json(ApiKeyList {
@@ -162,15 +172,30 @@ impl KeysApi {
 
     /// Revoke one of the caller's keys (scope `keys:write`). Effective on the
     /// very next request. Another account's key answers 404.
-    #[oai(path = "/keys/:key_id", method = "delete", operation_id = "key_revoke", tag = "ApiTags::Keys")]
-    async fn revoke(&self, state: Data<&AppState>, auth: Auth, key_id: Path<String>) -> ApiResult<RevokedResponse> {
+    #[oai(
+        path = "/keys/:key_id",
+        method = "delete",
+        operation_id = "key_revoke",
+        tag = "ApiTags::Keys"
+    )]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        key_id: Path<String>,
+    ) -> ApiResult<RevokedResponse> {
         keys::revoke(&state, &auth.0, &key_id).await?;
         Ok(RevokedResponse::NoContent)
     }
 
     /// Give one of the caller's keys a new secret (scope `keys:write`). The
     /// old secret is accepted until `grace_seconds` have passed.
-    #[oai(path = "/keys/:key_id/rotate", method = "post", operation_id = "key_rotate", tag = "ApiTags::Keys")]
+    #[oai(
+        path = "/keys/:key_id/rotate",
+        method = "post",
+        operation_id = "key_rotate",
+        tag = "ApiTags::Keys"
+    )]
     async fn rotate(
         &self,
         state: Data<&AppState>,

@@ -5,13 +5,7 @@ use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use secrecy::SecretString;
 
-use super::{
-    auth::Auth,
-    body::JsonBody,
-    error::ApiResult,
-    keys::scope_names,
-    ApiTags,
-};
+use super::{auth::Auth, body::JsonBody, error::ApiResult, keys::scope_names, ApiTags};
 use crate::{service::accounts, state::AppState, token};
 
 pub struct UsersApi;
@@ -81,8 +75,17 @@ impl UsersApi {
     ///
     /// Public; answers 403 `registration_closed` when the operator closed
     /// registration and 409 `email_taken` when the email is in use.
-    #[oai(path = "/register", method = "post", operation_id = "user_register", tag = "ApiTags::Users")]
-    async fn register(&self, state: Data<&AppState>, body: JsonBody<RegisterRequest>) -> ApiResult<RegisterResponse> {
+    #[oai(
+        path = "/register",
+        method = "post",
+        operation_id = "user_register",
+        tag = "ApiTags::Users"
+    )]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        body: JsonBody<RegisterRequest>,
+    ) -> ApiResult<RegisterResponse> {
         let req = body.0;
         let registered = accounts::register(
             &state,
@@ -104,7 +107,12 @@ impl UsersApi {
     }
 
     /// The caller's account and the credential used for this request.
-    #[oai(path = "/me", method = "get", operation_id = "user_me", tag = "ApiTags::Users")]
+    #[oai(
+        path = "/me",
+        method = "get",
+        operation_id = "user_me",
+        tag = "ApiTags::Users"
+    )]
     async fn me(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<MeResponse> {
         let me = accounts::me(&state, &auth.0).await?;
         Ok(MeResponse::Ok(Json(Me {

@@ -17,7 +17,10 @@ impl std::fmt::Debug for Model {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("email", &self.email)
-            .field("password_hash", &self.password_hash.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("created_at", &self.created_at)
             .finish()
     }

@@ -16,9 +16,7 @@ pub async fn scope<F: std::future::Future>(id: Arc<str>, fut: F) -> F::Output {
 
 /// The id of the request being served ("" outside a request).
 pub fn request_id() -> String {
-    REQUEST_ID
-        .try_with(|id| id.to_string())
-        .unwrap_or_default()
+    REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()
 }
 
 /// Who a request turned out to be, filled in by authentication.

@@ -50,7 +50,11 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut resp = context::scope(request_id.clone(), async move { next.get_response(req).await }).await;
+    let mut resp = context::scope(
+        request_id.clone(),
+        async move { next.get_response(req).await },
+    )
+    .await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -79,7 +83,9 @@ async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respo
 }
 
 fn error_response(err: poem::Error) -> Response {
-    use poem_openapi::error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError};
+    use poem_openapi::error::{
+        ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+    };
     if let Some(e) = err.downcast_ref::<ParseParamError>() {
         return ApiError::bad_request("validation_failed", e.to_string(), Some(e.name.to_string()))
             .into_response();
@@ -118,7 +124,10 @@ fn wrap_plain_error(resp: Response) -> Response {
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "No such route."),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This route does not accept that method."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This route does not accept that method.",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
         StatusCode::UNAUTHORIZED => ("missing_credentials", "Authentication is required."),
         s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),

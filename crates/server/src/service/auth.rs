@@ -68,9 +68,7 @@ pub async fn authenticate_api_key(state: &AppState, presented: &str) -> Result<P
     let current = token::hashes_match(&presented_hash, &key.secret_hash);
     let previous = !current
         && match (&key.previous_secret_hash, key.previous_expires_at) {
-            (Some(hash), Some(until)) => {
-                token::hashes_match(&presented_hash, hash) && now < until
-            }
+            (Some(hash), Some(until)) => token::hashes_match(&presented_hash, hash) && now < until,
             _ => false,
         };
     if !current && !previous {

@@ -49,7 +49,11 @@ pub struct CreateInput {
 }
 
 /// Create a key for the caller with at most the caller's scopes.
-pub async fn create(state: &AppState, principal: &Principal, input: CreateInput) -> Result<CreatedKey> {
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: CreateInput,
+) -> Result<CreatedKey> {
     principal.require(Scope::KeysWrite)?;
     let name = validate::text("name", &input.name, 100)?;
     let scopes = match input.scopes {
@@ -85,7 +89,9 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateInput)
     if active >= MAX_ACTIVE_KEYS {
         return Err(Error::Conflict {
             code: "too_many_keys",
-            message: format!("An account may hold at most {MAX_ACTIVE_KEYS} active keys; revoke one first."),
+            message: format!(
+                "An account may hold at most {MAX_ACTIVE_KEYS} active keys; revoke one first."
+            ),
         });
     }
     insert_new(&state.db, principal.user_id, name, scopes, expires_at, now).await
@@ -186,7 +192,12 @@ pub async fn rotate(
     grace_seconds: Option<i64>,
 ) -> Result<CreatedKey> {
     principal.require(Scope::KeysWrite)?;
-    let grace = validate::range("grace_seconds", grace_seconds.unwrap_or(0), 0, MAX_GRACE_SECONDS)?;
+    let grace = validate::range(
+        "grace_seconds",
+        grace_seconds.unwrap_or(0),
+        0,
+        MAX_GRACE_SECONDS,
+    )?;
     let key = store::api_keys::find_owned(&state.db, principal.user_id, key_id)
         .await?
         .ok_or(Error::NotFound("key"))?;

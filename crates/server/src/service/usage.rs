@@ -95,10 +95,22 @@ mod tests {
         t.record("a", t0);
         t.record("a", t0 - chrono::Duration::seconds(5));
         t.record("b", t0);
-        assert_eq!(t.pending("a"), Some(Pending { count: 2, last_used_at: t0 }));
+        assert_eq!(
+            t.pending("a"),
+            Some(Pending {
+                count: 2,
+                last_used_at: t0
+            })
+        );
         assert_eq!(t.pending("b").map(|p| p.count), Some(1));
         assert_eq!(t.pending("c"), None);
-        t.merge_back("a".into(), Pending { count: 3, last_used_at: t0 });
+        t.merge_back(
+            "a".into(),
+            Pending {
+                count: 3,
+                last_used_at: t0,
+            },
+        );
         assert_eq!(t.pending("a").map(|p| p.count), Some(5));
     }
 }

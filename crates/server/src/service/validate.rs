@@ -79,8 +79,20 @@ mod tests {
 
     #[test]
     fn email_rules() {
-        assert_eq!(email("email", " Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["ada", "@example.com", "ada@", "ada@example", "a@b@c.d", "a b@c.d", "a@.c", "a@c..d"] {
+        assert_eq!(
+            email("email", " Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "a@b@c.d",
+            "a b@c.d",
+            "a@.c",
+            "a@c..d",
+        ] {
             assert_eq!(field_of(email("email", bad)), "email", "{bad}");
         }
     }

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::{Expr, ExprTrait}, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -81,7 +82,10 @@ pub async fn revoke(
 ) -> Result<bool, DbErr> {
     let result = Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(at))
-        .col_expr(Column::PreviousSecretHash, Expr::value(Option::<Vec<u8>>::None))
+        .col_expr(
+            Column::PreviousSecretHash,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
         .col_expr(
             Column::PreviousExpiresAt,
             Expr::value(Option::<DateTime<Utc>>::None),

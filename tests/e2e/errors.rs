@@ -1,0 +1,112 @@
+//! Error bodies, request ids, malformed and oversized input.
+
+use super::*;
+
+async fn send_raw(
+    server: &TestServer,
+    key: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value, Option<String>) {
+    let client = server.with_key(key);
+    let mut req = server.raw(&client, reqwest::Method::POST, path).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, resp.json().await.unwrap(), request_id)
+}
+
+e2e! {
+    async fn malformed_bodies_get_400_naming_the_field(backend) {
+        let server = TestServer::start(backend).await;
+        let reg = server.register().await;
+        let json = Some("application/json");
+        let cases: Vec<(&str, Option<&str>, u16, &str, Option<&str>)> = vec![
+            (r#"{"name": "x""#, json, 400, "invalid_json", Some("body")),
+            (r#"not json"#, json, 400, "invalid_json", Some("body")),
+            (r#"{"name": 5}"#, json, 400, "validation_failed", Some("name")),
+            (r#"{"nme": "x"}"#, json, 400, "validation_failed", Some("nme")),
+            (r#"{"scopes": []}"#, json, 400, "validation_failed", Some("name")),
+            (r#"{"name": "x", "scopes": [1]}"#, json, 400, "validation_failed", Some("scopes[0]")),
+            (r#"{"name": "x", "expires_in_days": "10"}"#, json, 400, "validation_failed", Some("expires_in_days")),
+            (r#"{"name": "   "}"#, json, 400, "validation_failed", Some("name")),
+            (r#"{"name": "x", "scopes": []}"#, json, 400, "validation_failed", Some("scopes")),
+            ("", json, 400, "invalid_body", Some("body")),
+            (r#"{"name": "x"} trailing"#, json, 400, "invalid_json", Some("body")),
+            (r#"{"name": "x"}"#, Some("text/plain"), 415, "unsupported_media_type", Some("body")),
+            (r#"{"name": "x"}"#, None, 415, "unsupported_media_type", Some("body")),
+        ];
+        for (body, ct, status, code, field) in cases {
+            let (got, value, request_id) = send_raw(&server, &reg.api_key, "/api/v1/keys", ct, body.into()).await;
+            assert_eq!(got, status, "{body}: {value}");
+            assert_eq!(value["error"], code, "{body}: {value}");
+            assert_eq!(value["field"].as_str(), field, "{body}: {value}");
+            assert!(!value["message"].as_str().unwrap().is_empty());
+            assert_eq!(value["request_id"].as_str(), request_id.as_deref());
+        }
+        // Nothing was created by any of them.
+        let keys = server.with_key(&reg.api_key).key_list().send().await.unwrap().into_inner();
+        assert_eq!(keys.keys.len(), 1);
+        server.stop().await;
+    }
+
+    async fn oversized_bodies_get_413(backend) {
+        let server = TestServer::start_with(backend, |c| c.max_body_bytes = 4096).await;
+        let reg = server.register().await;
+        let huge = format!(r#"{{"name": "{}"}}"#, "x".repeat(10_000));
+        let (status, value, _) = send_raw(&server, &reg.api_key, "/api/v1/keys", Some("application/json"), huge.into()).await;
+        assert_eq!(status, 413, "{value}");
+        assert_eq!(value["error"], "payload_too_large");
+        // Within the byte limit but over the field limit: 400 naming the field.
+        let long = format!(r#"{{"name": "{}"}}"#, "x".repeat(101));
+        let (status, value, _) = send_raw(&server, &reg.api_key, "/api/v1/keys", Some("application/json"), long.into()).await;
+        assert_eq!((status, value["field"].as_str()), (400, Some("name")), "{value}");
+        // Registration is limited the same way, before any account exists.
+        let client = server.anonymous();
+        let resp = server
+            .raw(&client, reqwest::Method::POST, "/api/v1/users/register")
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"name": "{}"}}"#, "y".repeat(8192)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 413);
+        server.stop().await;
+    }
+
+    async fn every_response_carries_a_request_id(backend) {
+        let server = TestServer::start(backend).await;
+        let client = server.anonymous();
+        for (method, path, status) in [
+            (reqwest::Method::GET, "/healthz", 200),
+            (reqwest::Method::GET, "/no/such/route", 404),
+            (reqwest::Method::DELETE, "/api/v1/users/register", 405),
+            (reqwest::Method::GET, "/api/v1/keys", 401),
+        ] {
+            let resp = server.raw(&client, method.clone(), path).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+            let id = resp.headers().get("x-request-id").expect("x-request-id").to_str().unwrap().to_owned();
+            assert!(id.starts_with("req_") && id.len() == 24, "{id}");
+            if status >= 400 {
+                let body: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(body["request_id"], id.as_str(), "{body}");
+                assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+            }
+        }
+        // A plain incoming id from a proxy is kept; a hostile one is replaced.
+        let resp = server.raw(&client, reqwest::Method::GET, "/healthz")
+            .header("x-request-id", "lb-1234.abc").send().await.unwrap();
+        assert_eq!(resp.headers()["x-request-id"], "lb-1234.abc");
+        let resp = server.raw(&client, reqwest::Method::GET, "/healthz")
+            .header("x-request-id", "evil id\" injected=1").send().await.unwrap();
+        assert!(resp.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
+        server.stop().await;
+    }
+}

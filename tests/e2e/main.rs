@@ -1,0 +1,13 @@
+//! The end-to-end suite: one binary, one module per area. Every test runs on
+//! SQLite and on Postgres (see `mcpgate_e2e::e2e!`).
+
+mod auth;
+mod docs;
+mod errors;
+mod keys;
+mod logs;
+mod registration;
+mod usage;
+
+pub use mcpgate_client::{types, ClientInfo};
+pub use mcpgate_e2e::{e2e, expect_error, Backend, TestServer};
