@@ -28,7 +28,9 @@ e2e! {
         let server = TestServer::start(backend).await;
         let reg = server.register().await;
         let json = Some("application/json");
-        let cases: Vec<(&str, Option<&str>, u16, &str, Option<&str>)> = vec![
+        // (body, content type, status, error code, field)
+        type Case<'a> = (&'a str, Option<&'a str>, u16, &'a str, Option<&'a str>);
+        let cases: Vec<Case> = vec![
             (r#"{"name": "x""#, json, 400, "invalid_json", Some("body")),
             (r#"not json"#, json, 400, "invalid_json", Some("body")),
             (r#"{"name": 5}"#, json, 400, "validation_failed", Some("name")),

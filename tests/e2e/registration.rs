@@ -99,7 +99,9 @@ e2e! {
 
     async fn invalid_registration_fields_are_named(backend) {
         let server = TestServer::start(backend).await;
-        let cases: &[(Option<&str>, Option<&str>, Option<&str>, &str)] = &[
+        // (name, email, password, field at fault)
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>, &'a str);
+        let cases: &[Case] = &[
             (None, Some("not-an-email"), None, "email"),
             (None, Some("a@b.co"), Some("short"), "password"),
             (None, None, Some("long enough password"), "password"),

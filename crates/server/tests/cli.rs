@@ -1,0 +1,227 @@
+//! The `mcpgate` binary as an operator runs it: help, migrations, a first
+//! run with no configuration, and a SIGTERM that loses nothing.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use mcpgate_client::{types, Client};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcpgate");
+
+/// A command with a clean environment: no inherited MCPGATE_* or DATABASE_URL.
+fn mcpgate(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MCPGATE_") || k == "DATABASE_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = mcpgate(dir).args(args).output().expect("run mcpgate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_names_the_commands_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, _) = run(dir.path(), &["--help"]);
+    assert!(ok);
+    for word in [
+        "serve",
+        "migrate",
+        "--listen",
+        "--data-dir",
+        "--config",
+        "MCPGATE_CONFIG",
+        "--log-format",
+    ] {
+        assert!(out.contains(word), "--help lacks {word}:\n{out}");
+    }
+    let (ok, out, _) = run(dir.path(), &["migrate", "--help"]);
+    assert!(ok);
+    for word in ["up", "down", "status"] {
+        assert!(out.contains(word), "{out}");
+    }
+}
+
+#[test]
+fn migrate_up_down_status_on_a_fresh_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(dir.path(), &["migrate", "status"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("pending  m20261122_000001_users_and_api_keys"),
+        "{out}"
+    );
+    let (ok, out, err) = run(dir.path(), &["migrate", "up"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("all migrations applied"), "{out}");
+    let (_, out, _) = run(dir.path(), &["migrate", "status"]);
+    assert!(
+        out.contains("applied  m20261122_000001_users_and_api_keys"),
+        "{out}"
+    );
+    let (ok, out, err) = run(dir.path(), &["migrate", "down"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("rolled back 1"), "{out}");
+    let (_, out, _) = run(dir.path(), &["migrate", "status"]);
+    assert!(out.contains("pending"), "{out}");
+    assert!(dir.path().join("data/mcpgate.db").exists());
+}
+
+#[test]
+fn configuration_errors_are_guided() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "listn = \"127.0.0.1:1\"\n").unwrap();
+    let (ok, _, err) = run(dir.path(), &["--config", "bad.toml", "migrate", "status"]);
+    assert!(!ok);
+    assert!(err.contains("unknown key `listn`"), "{err}");
+    let (ok, _, err) = run(dir.path(), &["--config", "missing.toml"]);
+    assert!(!ok);
+    assert!(err.contains("does not exist"), "{err}");
+    let out = mcpgate(dir.path())
+        .env("MCPGATE_ENCRYPTION_KEY", "dG9vIHNob3J0")
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("MCPGATE_ENCRYPTION_KEY") && err.contains("32 bytes"),
+        "{err}"
+    );
+    assert!(!err.contains("dG9vIHNob3J0"), "the bad key is not echoed");
+}
+
+/// A running binary whose stderr (JSON logs) is captured.
+struct Proc {
+    child: Child,
+    logs: Arc<Mutex<String>>,
+    url: String,
+}
+
+fn spawn(dir: &Path) -> Proc {
+    let mut child = mcpgate(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("MCPGATE_LOG", "debug")
+        .env("MCPGATE_USAGE_FLUSH_INTERVAL_SECS", "10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mcpgate");
+    let stderr = child.stderr.take().unwrap();
+    let logs = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("mcpgate listening") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["listen"].as_str().unwrap().to_owned());
+            }
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("server did not start:\n{}", logs.lock().unwrap()));
+    Proc {
+        child,
+        logs,
+        url: format!("http://{addr}"),
+    }
+}
+
+impl Proc {
+    fn terminate(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        // Let the reader thread drain the pipe.
+        std::thread::sleep(Duration::from_millis(200));
+        let logs = self.logs.lock().unwrap().clone();
+        assert!(exit.success(), "exit {exit:?}\n{logs}");
+        logs
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_then_sigterm_loses_no_usage_and_logs_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path());
+    // First run: data dir, database and a private master key file.
+    let key_file = dir.path().join("data/master.key");
+    assert!(dir.path().join("data/mcpgate.db").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(server
+        .logs
+        .lock()
+        .unwrap()
+        .contains("generated a new master key file"));
+
+    let reg = Client::anonymous(&server.url)
+        .unwrap()
+        .user_register()
+        .body(types::RegisterRequest {
+            name: Some("Ops".into()),
+            email: Some("ops@example.com".into()),
+            password: Some("a strong password".into()),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let client = Client::with_api_key(&server.url, reg.api_key.clone()).unwrap();
+    for _ in 0..5 {
+        client.user_me().send().await.unwrap();
+    }
+    let logs = server.terminate();
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+    assert!(logs.contains("flushed key usage"), "{logs}");
+    assert!(
+        logs.contains(&reg.key_id),
+        "access log names the credential id"
+    );
+    assert!(!logs.contains(&reg.api_key[22..]), "a key reached the logs");
+    assert!(
+        !logs.contains("a strong password"),
+        "a password reached the logs"
+    );
+
+    // Second run: same key file, same data, usage kept.
+    let server = spawn(dir.path());
+    assert!(!server
+        .logs
+        .lock()
+        .unwrap()
+        .contains("generated a new master key file"));
+    let client = Client::with_api_key(&server.url, reg.api_key.clone()).unwrap();
+    let keys = client.key_list().send().await.unwrap().into_inner();
+    assert_eq!(
+        keys.keys[0].usage_count, 6,
+        "5 uses before SIGTERM plus this listing"
+    );
+    server.terminate();
+}
