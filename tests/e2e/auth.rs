@@ -37,8 +37,7 @@ e2e! {
             let crc = crc(&body);
             format!("{body}{crc}")
         };
-        let mut typo = key.clone();
-        typo.replace_range(30..31, if &key[30..31] == "a" { "b" } else { "a" });
+        let typo = mcpgate_e2e::typo(&key);
         let other_id = format!("mcpg_{}_{}", "Z".repeat(16), "A".repeat(43));
         let other_id = format!("{other_id}{}", crc(&other_id));
         let bearer = |k: &str| format!("Bearer {k}");
@@ -73,8 +72,7 @@ e2e! {
     async fn a_malformed_key_is_refused_without_touching_the_database(backend) {
         let server = TestServer::start(backend).await;
         let reg = server.register().await;
-        let mut typo = reg.api_key.clone();
-        typo.replace_range(40..41, if &reg.api_key[40..41] == "a" { "b" } else { "a" });
+        let typo = mcpgate_e2e::typo(&reg.api_key);
         // Close the pool: any query now fails (503/500). A malformed key must
         // still get its 401, which proves no query was made for it.
         server.state().db.close_by_ref().await.unwrap();

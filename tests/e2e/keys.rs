@@ -72,6 +72,10 @@ e2e! {
         // Exactly like a key that does not exist.
         let (status, body2) = expect_error(bob_client.key_revoke().key_id("0000000000000000").send().await);
         assert_eq!((status, body2.message.as_str()), (404, body.message.as_str()));
+        for odd in ["not-a-key-id", "0000000000000000000000000000"] {
+            let (status, _) = expect_error(bob_client.key_revoke().key_id(odd).send().await);
+            assert_eq!(status, 404, "{odd}");
+        }
         let bob_keys = bob_client.key_list().send().await.unwrap().into_inner();
         assert_eq!(bob_keys.keys.len(), 1);
         assert_eq!(bob_keys.keys[0].key_id, bob.key_id);

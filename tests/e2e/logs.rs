@@ -25,8 +25,7 @@ e2e! {
         let rotated = owner.key_rotate().key_id(&created.key_id)
             .body(types::RotateKeyRequest { grace_seconds: Some(5) }).send().await.unwrap().into_inner();
         // Failures log too: a typo'd key, a revoked key.
-        let mut typo = rotated.api_key.clone();
-        typo.replace_range(30..31, if &typo[30..31] == "a" { "b" } else { "a" });
+        let typo = mcpgate_e2e::typo(&rotated.api_key);
         let _ = server.with_key(&typo).user_me().send().await;
         owner.key_revoke().key_id(&created.key_id).send().await.unwrap();
         let _ = server.with_key(&rotated.api_key).user_me().send().await;

@@ -22,8 +22,7 @@ e2e! {
         assert_eq!(list.keys[0].usage_count, 9, "counts flushed at shutdown, plus this request");
         assert!(list.keys[0].last_used_at.unwrap() >= last_used);
         // Failed authentications are not usage.
-        let mut typo = reg.api_key.clone();
-        typo.replace_range(30..31, if &reg.api_key[30..31] == "a" { "b" } else { "a" });
+        let typo = mcpgate_e2e::typo(&reg.api_key);
         let _ = server.with_key(&typo).user_me().send().await;
         let server = server.restart().await;
         let list = server.with_key(&reg.api_key).key_list().send().await.unwrap().into_inner();

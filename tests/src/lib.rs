@@ -343,3 +343,11 @@ pub fn expect_error<T: std::fmt::Debug>(
         other => panic!("expected an error response, got {other:?}"),
     }
 }
+
+/// `key` with one character of its secret changed: same shape, wrong checksum.
+pub fn typo(key: &str) -> String {
+    let mut typo = key.to_owned();
+    let replacement = if &key[30..31] == "a" { "b" } else { "a" };
+    typo.replace_range(30..31, replacement);
+    typo
+}

@@ -115,6 +115,11 @@ pub fn parse_api_key(raw: &str) -> Result<&str, Malformed> {
     }
 }
 
+/// True when `id` has the shape of a public key id (16 base62 characters).
+pub fn is_key_id(id: &str) -> bool {
+    id.len() == ID_LEN && is_base62(id)
+}
+
 /// SHA-256 of a presented secret.
 pub fn hash_secret(secret: &str) -> SecretHash {
     Sha256::digest(secret.as_bytes()).into()

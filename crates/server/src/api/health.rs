@@ -3,7 +3,7 @@
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 
 use super::{
-    error::{ApiError, ApiResult},
+    error::{ApiError, ErrorBody},
     ApiTags,
 };
 use crate::{error::Error, state::AppState};
@@ -26,6 +26,33 @@ pub enum HealthResponse {
     Ok(Json<Health>),
 }
 
+/// The only ways a probe fails.
+#[derive(Debug, ApiResponse)]
+pub enum ProbeError {
+    /// An unexpected error; details are in the server log under the request id.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unreachable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<ApiError> for ProbeError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Unavailable(body) => ProbeError::Unavailable(body),
+            ApiError::BadRequest(body)
+            | ApiError::Unauthorized(body, _)
+            | ApiError::Forbidden(body)
+            | ApiError::NotFound(body)
+            | ApiError::Conflict(body)
+            | ApiError::PayloadTooLarge(body)
+            | ApiError::UnsupportedMediaType(body)
+            | ApiError::Internal(body) => ProbeError::Internal(body),
+        }
+    }
+}
+
 fn ok() -> HealthResponse {
     HealthResponse::Ok(Json(Health {
         status: "ok".into(),
@@ -42,7 +69,7 @@ impl HealthApi {
         operation_id = "health_live",
         tag = "ApiTags::Health"
     )]
-    async fn live(&self) -> ApiResult<HealthResponse> {
+    async fn live(&self) -> Result<HealthResponse, ProbeError> {
         Ok(ok())
     }
 
@@ -53,17 +80,13 @@ impl HealthApi {
         operation_id = "health_ready",
         tag = "ApiTags::Health"
     )]
-    async fn ready(&self, state: poem::web::Data<&AppState>) -> ApiResult<HealthResponse> {
+    async fn ready(&self, state: poem::web::Data<&AppState>) -> Result<HealthResponse, ProbeError> {
+        // Any failure to ping means "not ready", whatever its kind.
         state.db.ping().await.map_err(|e| {
-            let e = Error::Database(e);
-            if e.is_unavailable() {
-                ApiError::from(e)
-            } else {
-                // Any failure to ping means not ready, whatever its kind.
-                ApiError::from(Error::Database(sea_orm::DbErr::Conn(
-                    sea_orm::RuntimeErr::Internal(e.to_string()),
-                )))
-            }
+            tracing::warn!(error = %e, "readiness check failed");
+            ProbeError::from(ApiError::from(Error::Database(sea_orm::DbErr::Conn(
+                sea_orm::RuntimeErr::Internal("ping failed".into()),
+            ))))
         })?;
         Ok(ok())
     }

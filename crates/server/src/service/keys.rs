@@ -170,6 +170,9 @@ fn info(state: &AppState, k: api_key::Model) -> Result<KeyInfo> {
 /// Revoke one of the caller's keys. Another user's key is "not found".
 pub async fn revoke(state: &AppState, principal: &Principal, key_id: &str) -> Result<()> {
     principal.require(Scope::KeysWrite)?;
+    if !token::is_key_id(key_id) {
+        return Err(Error::NotFound("key"));
+    }
     let now = state.clock.now();
     if store::api_keys::revoke(&state.db, principal.user_id, key_id, now).await? {
         return Ok(());
@@ -192,6 +195,9 @@ pub async fn rotate(
     grace_seconds: Option<i64>,
 ) -> Result<CreatedKey> {
     principal.require(Scope::KeysWrite)?;
+    if !token::is_key_id(key_id) {
+        return Err(Error::NotFound("key"));
+    }
     let grace = validate::range(
         "grace_seconds",
         grace_seconds.unwrap_or(0),
