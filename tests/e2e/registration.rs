@@ -17,6 +17,8 @@ e2e! {
             .await
             .expect("register");
         assert_eq!(created.status().as_u16(), 201);
+        assert_eq!(created.headers()["cache-control"], "no-store", "a response with a secret is never cached");
+        assert_eq!(created.headers()["x-content-type-options"], "nosniff");
         let reg = created.into_inner();
         assert!(reg.api_key.starts_with(&format!("mcpg_{}_", reg.key_id)));
         assert_eq!(reg.api_key.len(), 71);

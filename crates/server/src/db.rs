@@ -26,8 +26,10 @@ pub fn describe(config: &Config) -> String {
 /// Open the pool. SQLite gets WAL, foreign keys and a busy timeout; the data
 /// dir is created when the default SQLite file is used.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
-    let url = match &config.database_url {
-        Some(url) => url.expose_secret().to_owned(),
+    // The default SQLite file is set as a path, not spliced into a URL, so a
+    // data dir with spaces, `?` or `#` in its name works.
+    let (url, sqlite_file) = match &config.database_url {
+        Some(url) => (url.expose_secret().to_owned(), None),
         None => {
             crate::master_key::create_private_dir(&config.data_dir).map_err(|e| {
                 DbErr::Custom(format!(
@@ -36,7 +38,8 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                 ))
             })?;
             let path = config.data_dir.join(SQLITE_FILE_NAME);
-            format!("sqlite://{}?mode=rwc", path.display())
+            // A placeholder URL: the real path is set on the options below.
+            ("sqlite://mcpgate.db".to_owned(), Some(path))
         }
     };
     let mut options = ConnectOptions::new(url);
@@ -46,7 +49,11 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = match &sqlite_file {
+                Some(path) => o.filename(path).create_if_missing(true),
+                None => o,
+            };
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)

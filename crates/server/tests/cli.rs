@@ -80,6 +80,15 @@ fn migrate_up_down_status_on_a_fresh_data_dir() {
     let (_, out, _) = run(dir.path(), &["migrate", "status"]);
     assert!(out.contains("pending"), "{out}");
     assert!(dir.path().join("data/mcpgate.db").exists());
+    // A data dir whose name would break a URL.
+    let odd = dir.path().join("my data #1?x");
+    let (ok, out, err) = run(
+        dir.path(),
+        &["--data-dir", odd.to_str().unwrap(), "migrate", "up"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("all migrations applied"), "{out}");
+    assert!(odd.join("mcpgate.db").exists());
 }
 
 #[test]
