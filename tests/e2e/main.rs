@@ -6,7 +6,9 @@ mod docs;
 mod errors;
 mod keys;
 mod logs;
+mod memory;
 mod registration;
+mod search;
 mod usage;
 
 pub use mcpgate_client::{types, ClientInfo};

@@ -76,6 +76,27 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
             Default::default()
         }
     }
+    ///A new memory.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CreateMemoryRequest {
+        ///1-50,000 characters.
+        pub content: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub memory_type: ::std::option::Option<MemoryType>,
+        ///Any JSON object of at most 16 KiB.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///At most 20 tags of 1-50 characters; trimmed, lower-cased, deduplicated.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub tags: ::std::vec::Vec<::std::string::String>,
+        ///1-200 characters.
+        pub title: ::std::string::String,
+    }
+    impl CreateMemoryRequest {
+        pub fn builder() -> builder::CreateMemoryRequest {
+            Default::default()
+        }
+    }
     ///The credential a request was made with (never its secret).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CredentialInfo {
@@ -137,6 +158,131 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
             Default::default()
         }
     }
+    ///A memory.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Memory {
+        pub content: ::std::string::String,
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub id: ::std::string::String,
+        pub memory_type: MemoryType,
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        pub tags: ::std::vec::Vec<::std::string::String>,
+        pub title: ::std::string::String,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///Starts at 1, +1 on every update; send it as `If-Match` to update safely.
+        pub version: i64,
+    }
+    impl Memory {
+        pub fn builder() -> builder::Memory {
+            Default::default()
+        }
+    }
+    ///One page of memories, newest first.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MemoryPage {
+        pub memories: ::std::vec::Vec<Memory>,
+        ///Pass as `cursor` for the next page; absent on the last page.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+        ///Memories matching the filters, over all pages.
+        pub total: u64,
+    }
+    impl MemoryPage {
+        pub fn builder() -> builder::MemoryPage {
+            Default::default()
+        }
+    }
+    ///Numbers about the caller's memories.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MemoryStats {
+        ///Count per memory type (types without memories are absent).
+        pub by_type: ::std::collections::HashMap<::std::string::String, i64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub newest_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub oldest_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+        ///The 10 most used tags.
+        pub top_tags: ::std::vec::Vec<TagCount>,
+        ///Bytes of titles, contents and metadata.
+        pub total_bytes: i64,
+        pub total_memories: i64,
+    }
+    impl MemoryStats {
+        pub fn builder() -> builder::MemoryStats {
+            Default::default()
+        }
+    }
+    ///The kind of a memory.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum MemoryType {
+        #[serde(rename = "context")]
+        Context,
+        #[serde(rename = "project")]
+        Project,
+        #[serde(rename = "knowledge")]
+        Knowledge,
+        #[serde(rename = "reference")]
+        Reference,
+        #[serde(rename = "personal")]
+        Personal,
+        #[serde(rename = "workflow")]
+        Workflow,
+    }
+    impl ::std::fmt::Display for MemoryType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Context => f.write_str("context"),
+                Self::Project => f.write_str("project"),
+                Self::Knowledge => f.write_str("knowledge"),
+                Self::Reference => f.write_str("reference"),
+                Self::Personal => f.write_str("personal"),
+                Self::Workflow => f.write_str("workflow"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for MemoryType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "context" => Ok(Self::Context),
+                "project" => Ok(Self::Project),
+                "knowledge" => Ok(Self::Knowledge),
+                "reference" => Ok(Self::Reference),
+                "personal" => Ok(Self::Personal),
+                "workflow" => Ok(Self::Workflow),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MemoryType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MemoryType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     /**A new account. Every field is optional: an account can live on API keys
 alone. `email` is unique; `password` (8 characters to 72 bytes, needs
 `email`) is for the web login.*/
@@ -181,6 +327,85 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     }
     impl RotateKeyRequest {
         pub fn builder() -> builder::RotateKeyRequest {
+            Default::default()
+        }
+    }
+    ///A search.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchRequest {
+        ///1-100, default 20.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub limit: ::std::option::Option<i64>,
+        ///Only these kinds.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub memory_types: ::std::vec::Vec<MemoryType>,
+        ///Words (all must match), `"quoted phrases"`, `prefix*`; at most 1,000 characters.
+        pub query: ::std::string::String,
+        ///Only memories carrying every one of these tags.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub tags: ::std::vec::Vec<::std::string::String>,
+    }
+    impl SearchRequest {
+        pub fn builder() -> builder::SearchRequest {
+            Default::default()
+        }
+    }
+    ///Ranked search results.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchResponse {
+        pub results: ::std::vec::Vec<SearchResult>,
+        pub took_ms: f64,
+        ///All matches, of which `results` is the top `limit`.
+        pub total_results: u64,
+    }
+    impl SearchResponse {
+        pub fn builder() -> builder::SearchResponse {
+            Default::default()
+        }
+    }
+    ///One search hit.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SearchResult {
+        pub memory: Memory,
+        ///Relevance, higher is better; comparable only within one response.
+        pub score: f64,
+        ///An excerpt of the content with matches in `<mark>…</mark>` (not HTML-escaped).
+        pub snippet: ::std::string::String,
+    }
+    impl SearchResult {
+        pub fn builder() -> builder::SearchResult {
+            Default::default()
+        }
+    }
+    ///A tag and how many memories carry it.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct TagCount {
+        pub count: i64,
+        pub tag: ::std::string::String,
+    }
+    impl TagCount {
+        pub fn builder() -> builder::TagCount {
+            Default::default()
+        }
+    }
+    ///A partial update: only the fields sent change.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct UpdateMemoryRequest {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub content: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub memory_type: ::std::option::Option<MemoryType>,
+        ///Replaces the metadata object.
+        #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+        pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        ///Replaces all tags.
+        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+        pub tags: ::std::vec::Vec<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub title: ::std::option::Option<::std::string::String>,
+    }
+    impl UpdateMemoryRequest {
+        pub fn builder() -> builder::UpdateMemoryRequest {
             Default::default()
         }
     }
@@ -650,6 +875,124 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
             }
         }
         #[derive(Clone, Debug)]
+        pub struct CreateMemoryRequest {
+            content: ::std::result::Result<::std::string::String, ::std::string::String>,
+            memory_type: ::std::result::Result<
+                ::std::option::Option<super::MemoryType>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            tags: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for CreateMemoryRequest {
+            fn default() -> Self {
+                Self {
+                    content: Err("no value supplied for content".to_string()),
+                    memory_type: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
+                    tags: Ok(Default::default()),
+                    title: Err("no value supplied for title".to_string()),
+                }
+            }
+        }
+        impl CreateMemoryRequest {
+            pub fn content<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content: {e}")
+                    });
+                self
+            }
+            pub fn memory_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::MemoryType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.memory_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory_type: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn tags<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tags = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tags: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<CreateMemoryRequest>
+        for super::CreateMemoryRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CreateMemoryRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    content: value.content?,
+                    memory_type: value.memory_type?,
+                    metadata: value.metadata?,
+                    tags: value.tags?,
+                    title: value.title?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::CreateMemoryRequest> for CreateMemoryRequest {
+            fn from(value: super::CreateMemoryRequest) -> Self {
+                Self {
+                    content: Ok(value.content),
+                    memory_type: Ok(value.memory_type),
+                    metadata: Ok(value.metadata),
+                    tags: Ok(value.tags),
+                    title: Ok(value.title),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct CredentialInfo {
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             kind: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -997,6 +1340,412 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
             }
         }
         #[derive(Clone, Debug)]
+        pub struct Memory {
+            content: ::std::result::Result<::std::string::String, ::std::string::String>,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            memory_type: ::std::result::Result<super::MemoryType, ::std::string::String>,
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            tags: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            version: ::std::result::Result<i64, ::std::string::String>,
+        }
+        impl ::std::default::Default for Memory {
+            fn default() -> Self {
+                Self {
+                    content: Err("no value supplied for content".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    memory_type: Err("no value supplied for memory_type".to_string()),
+                    metadata: Err("no value supplied for metadata".to_string()),
+                    tags: Err("no value supplied for tags".to_string()),
+                    title: Err("no value supplied for title".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                    version: Err("no value supplied for version".to_string()),
+                }
+            }
+        }
+        impl Memory {
+            pub fn content<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn memory_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MemoryType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.memory_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory_type: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn tags<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tags = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tags: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+            pub fn version<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.version = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for version: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Memory> for super::Memory {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Memory,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    content: value.content?,
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    memory_type: value.memory_type?,
+                    metadata: value.metadata?,
+                    tags: value.tags?,
+                    title: value.title?,
+                    updated_at: value.updated_at?,
+                    version: value.version?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Memory> for Memory {
+            fn from(value: super::Memory) -> Self {
+                Self {
+                    content: Ok(value.content),
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    memory_type: Ok(value.memory_type),
+                    metadata: Ok(value.metadata),
+                    tags: Ok(value.tags),
+                    title: Ok(value.title),
+                    updated_at: Ok(value.updated_at),
+                    version: Ok(value.version),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MemoryPage {
+            memories: ::std::result::Result<
+                ::std::vec::Vec<super::Memory>,
+                ::std::string::String,
+            >,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for MemoryPage {
+            fn default() -> Self {
+                Self {
+                    memories: Err("no value supplied for memories".to_string()),
+                    next_cursor: Ok(Default::default()),
+                    total: Err("no value supplied for total".to_string()),
+                }
+            }
+        }
+        impl MemoryPage {
+            pub fn memories<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Memory>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.memories = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memories: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MemoryPage> for super::MemoryPage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MemoryPage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    memories: value.memories?,
+                    next_cursor: value.next_cursor?,
+                    total: value.total?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MemoryPage> for MemoryPage {
+            fn from(value: super::MemoryPage) -> Self {
+                Self {
+                    memories: Ok(value.memories),
+                    next_cursor: Ok(value.next_cursor),
+                    total: Ok(value.total),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct MemoryStats {
+            by_type: ::std::result::Result<
+                ::std::collections::HashMap<::std::string::String, i64>,
+                ::std::string::String,
+            >,
+            newest_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            oldest_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            top_tags: ::std::result::Result<
+                ::std::vec::Vec<super::TagCount>,
+                ::std::string::String,
+            >,
+            total_bytes: ::std::result::Result<i64, ::std::string::String>,
+            total_memories: ::std::result::Result<i64, ::std::string::String>,
+        }
+        impl ::std::default::Default for MemoryStats {
+            fn default() -> Self {
+                Self {
+                    by_type: Err("no value supplied for by_type".to_string()),
+                    newest_at: Ok(Default::default()),
+                    oldest_at: Ok(Default::default()),
+                    top_tags: Err("no value supplied for top_tags".to_string()),
+                    total_bytes: Err("no value supplied for total_bytes".to_string()),
+                    total_memories: Err(
+                        "no value supplied for total_memories".to_string(),
+                    ),
+                }
+            }
+        }
+        impl MemoryStats {
+            pub fn by_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::collections::HashMap<::std::string::String, i64>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.by_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for by_type: {e}")
+                    });
+                self
+            }
+            pub fn newest_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.newest_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for newest_at: {e}")
+                    });
+                self
+            }
+            pub fn oldest_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.oldest_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for oldest_at: {e}")
+                    });
+                self
+            }
+            pub fn top_tags<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::TagCount>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.top_tags = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for top_tags: {e}")
+                    });
+                self
+            }
+            pub fn total_bytes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total_bytes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_bytes: {e}")
+                    });
+                self
+            }
+            pub fn total_memories<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total_memories = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for total_memories: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<MemoryStats> for super::MemoryStats {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MemoryStats,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    by_type: value.by_type?,
+                    newest_at: value.newest_at?,
+                    oldest_at: value.oldest_at?,
+                    top_tags: value.top_tags?,
+                    total_bytes: value.total_bytes?,
+                    total_memories: value.total_memories?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::MemoryStats> for MemoryStats {
+            fn from(value: super::MemoryStats) -> Self {
+                Self {
+                    by_type: Ok(value.by_type),
+                    newest_at: Ok(value.newest_at),
+                    oldest_at: Ok(value.oldest_at),
+                    top_tags: Ok(value.top_tags),
+                    total_bytes: Ok(value.total_bytes),
+                    total_memories: Ok(value.total_memories),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct RegisterRequest {
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -1233,6 +1982,438 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
                 }
             }
         }
+        #[derive(Clone, Debug)]
+        pub struct SearchRequest {
+            limit: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            memory_types: ::std::result::Result<
+                ::std::vec::Vec<super::MemoryType>,
+                ::std::string::String,
+            >,
+            query: ::std::result::Result<::std::string::String, ::std::string::String>,
+            tags: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SearchRequest {
+            fn default() -> Self {
+                Self {
+                    limit: Ok(Default::default()),
+                    memory_types: Ok(Default::default()),
+                    query: Err("no value supplied for query".to_string()),
+                    tags: Ok(Default::default()),
+                }
+            }
+        }
+        impl SearchRequest {
+            pub fn limit<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.limit = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for limit: {e}")
+                    });
+                self
+            }
+            pub fn memory_types<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::MemoryType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.memory_types = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory_types: {e}")
+                    });
+                self
+            }
+            pub fn query<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.query = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for query: {e}")
+                    });
+                self
+            }
+            pub fn tags<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tags = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tags: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchRequest> for super::SearchRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    limit: value.limit?,
+                    memory_types: value.memory_types?,
+                    query: value.query?,
+                    tags: value.tags?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchRequest> for SearchRequest {
+            fn from(value: super::SearchRequest) -> Self {
+                Self {
+                    limit: Ok(value.limit),
+                    memory_types: Ok(value.memory_types),
+                    query: Ok(value.query),
+                    tags: Ok(value.tags),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SearchResponse {
+            results: ::std::result::Result<
+                ::std::vec::Vec<super::SearchResult>,
+                ::std::string::String,
+            >,
+            took_ms: ::std::result::Result<f64, ::std::string::String>,
+            total_results: ::std::result::Result<u64, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchResponse {
+            fn default() -> Self {
+                Self {
+                    results: Err("no value supplied for results".to_string()),
+                    took_ms: Err("no value supplied for took_ms".to_string()),
+                    total_results: Err("no value supplied for total_results".to_string()),
+                }
+            }
+        }
+        impl SearchResponse {
+            pub fn results<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SearchResult>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.results = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for results: {e}")
+                    });
+                self
+            }
+            pub fn took_ms<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.took_ms = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for took_ms: {e}")
+                    });
+                self
+            }
+            pub fn total_results<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<u64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total_results = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total_results: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchResponse> for super::SearchResponse {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchResponse,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    results: value.results?,
+                    took_ms: value.took_ms?,
+                    total_results: value.total_results?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchResponse> for SearchResponse {
+            fn from(value: super::SearchResponse) -> Self {
+                Self {
+                    results: Ok(value.results),
+                    took_ms: Ok(value.took_ms),
+                    total_results: Ok(value.total_results),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct SearchResult {
+            memory: ::std::result::Result<super::Memory, ::std::string::String>,
+            score: ::std::result::Result<f64, ::std::string::String>,
+            snippet: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for SearchResult {
+            fn default() -> Self {
+                Self {
+                    memory: Err("no value supplied for memory".to_string()),
+                    score: Err("no value supplied for score".to_string()),
+                    snippet: Err("no value supplied for snippet".to_string()),
+                }
+            }
+        }
+        impl SearchResult {
+            pub fn memory<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Memory>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.memory = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory: {e}")
+                    });
+                self
+            }
+            pub fn score<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.score = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for score: {e}")
+                    });
+                self
+            }
+            pub fn snippet<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.snippet = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for snippet: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SearchResult> for super::SearchResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SearchResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    memory: value.memory?,
+                    score: value.score?,
+                    snippet: value.snippet?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SearchResult> for SearchResult {
+            fn from(value: super::SearchResult) -> Self {
+                Self {
+                    memory: Ok(value.memory),
+                    score: Ok(value.score),
+                    snippet: Ok(value.snippet),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct TagCount {
+            count: ::std::result::Result<i64, ::std::string::String>,
+            tag: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+        impl ::std::default::Default for TagCount {
+            fn default() -> Self {
+                Self {
+                    count: Err("no value supplied for count".to_string()),
+                    tag: Err("no value supplied for tag".to_string()),
+                }
+            }
+        }
+        impl TagCount {
+            pub fn count<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.count = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for count: {e}")
+                    });
+                self
+            }
+            pub fn tag<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tag = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tag: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<TagCount> for super::TagCount {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TagCount,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    count: value.count?,
+                    tag: value.tag?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::TagCount> for TagCount {
+            fn from(value: super::TagCount) -> Self {
+                Self {
+                    count: Ok(value.count),
+                    tag: Ok(value.tag),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct UpdateMemoryRequest {
+            content: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            memory_type: ::std::result::Result<
+                ::std::option::Option<super::MemoryType>,
+                ::std::string::String,
+            >,
+            metadata: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            tags: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            title: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for UpdateMemoryRequest {
+            fn default() -> Self {
+                Self {
+                    content: Ok(Default::default()),
+                    memory_type: Ok(Default::default()),
+                    metadata: Ok(Default::default()),
+                    tags: Ok(Default::default()),
+                    title: Ok(Default::default()),
+                }
+            }
+        }
+        impl UpdateMemoryRequest {
+            pub fn content<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content: {e}")
+                    });
+                self
+            }
+            pub fn memory_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::MemoryType>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.memory_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for memory_type: {e}")
+                    });
+                self
+            }
+            pub fn metadata<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metadata = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metadata: {e}")
+                    });
+                self
+            }
+            pub fn tags<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tags = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tags: {e}")
+                    });
+                self
+            }
+            pub fn title<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.title = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for title: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<UpdateMemoryRequest>
+        for super::UpdateMemoryRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UpdateMemoryRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    content: value.content?,
+                    memory_type: value.memory_type?,
+                    metadata: value.metadata?,
+                    tags: value.tags?,
+                    title: value.title?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::UpdateMemoryRequest> for UpdateMemoryRequest {
+            fn from(value: super::UpdateMemoryRequest) -> Self {
+                Self {
+                    content: Ok(value.content),
+                    memory_type: Ok(value.memory_type),
+                    metadata: Ok(value.metadata),
+                    tags: Ok(value.tags),
+                    title: Ok(value.title),
+                }
+            }
+        }
     }
     /// Error types.
     pub mod error {
@@ -1427,6 +2608,115 @@ let response = client.key_rotate()
 ```*/
     pub fn key_rotate(&self) -> builder::KeyRotate<'_> {
         builder::KeyRotate::new(self)
+    }
+    /**List the caller's memories, newest first (scope `memories:read`)
+
+Sends a `GET` request to `/api/v1/memory`
+
+Arguments:
+- `created_after`: Created strictly after this instant (RFC 3339).
+- `created_before`: Created strictly before this instant (RFC 3339).
+- `cursor`: `next_cursor` of the previous page.
+- `limit`: 1-100, default 20.
+- `memory_type`: Only this kind.
+- `tags`: Comma-separated tags; every one must be present.
+```ignore
+let response = client.memory_list()
+    .created_after(created_after)
+    .created_before(created_before)
+    .cursor(cursor)
+    .limit(limit)
+    .memory_type(memory_type)
+    .tags(tags)
+    .send()
+    .await;
+```*/
+    pub fn memory_list(&self) -> builder::MemoryList<'_> {
+        builder::MemoryList::new(self)
+    }
+    /**Store a memory (scope `memories:write`)
+
+Sends a `POST` request to `/api/v1/memory`
+
+```ignore
+let response = client.memory_create()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn memory_create(&self) -> builder::MemoryCreate<'_> {
+        builder::MemoryCreate::new(self)
+    }
+    /**Ranked full-text search over the caller's memories (scope `memories:read`)
+
+Sends a `POST` request to `/api/v1/memory/search`
+
+```ignore
+let response = client.memory_search()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn memory_search(&self) -> builder::MemorySearch<'_> {
+        builder::MemorySearch::new(self)
+    }
+    /**Numbers about the caller's memories (scope `memories:read`)
+
+Sends a `GET` request to `/api/v1/memory/stats`
+
+```ignore
+let response = client.memory_stats()
+    .send()
+    .await;
+```*/
+    pub fn memory_stats(&self) -> builder::MemoryStats<'_> {
+        builder::MemoryStats::new(self)
+    }
+    /**One of the caller's memories (scope `memories:read`)
+
+Sends a `GET` request to `/api/v1/memory/{id}`
+
+```ignore
+let response = client.memory_get()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn memory_get(&self) -> builder::MemoryGet<'_> {
+        builder::MemoryGet::new(self)
+    }
+    /**Delete one of the caller's memories (scope `memories:write`)
+
+Sends a `DELETE` request to `/api/v1/memory/{id}`
+
+```ignore
+let response = client.memory_delete()
+    .id(id)
+    .send()
+    .await;
+```*/
+    pub fn memory_delete(&self) -> builder::MemoryDelete<'_> {
+        builder::MemoryDelete::new(self)
+    }
+    /**Change some fields of a memory (scope `memories:write`). With
+`If-Match`, only if the memory is still at that version (else 412)
+
+Sends a `PATCH` request to `/api/v1/memory/{id}`
+
+Arguments:
+- `id`
+- `if_match`: The version the change is based on, as returned in `ETag`.
+- `body`
+```ignore
+let response = client.memory_update()
+    .id(id)
+    .if_match(if_match)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn memory_update(&self) -> builder::MemoryUpdate<'_> {
+        builder::MemoryUpdate::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -1675,6 +2965,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 413u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -1786,6 +3083,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 413u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -1891,6 +3195,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -2042,6 +3353,13 @@ pub mod builder {
                         ),
                     )
                 }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 413u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -2164,6 +3482,13 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -2327,6 +3652,1129 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_list`]
+
+[`Client::memory_list`]: super::Client::memory_list*/
+    #[derive(Debug, Clone)]
+    pub struct MemoryList<'a> {
+        client: &'a super::Client,
+        created_after: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        created_before: Result<
+            Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            String,
+        >,
+        cursor: Result<Option<::std::string::String>, String>,
+        limit: Result<Option<i64>, String>,
+        memory_type: Result<Option<types::MemoryType>, String>,
+        tags: Result<Option<::std::string::String>, String>,
+    }
+    impl<'a> MemoryList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                created_after: Ok(None),
+                created_before: Ok(None),
+                cursor: Ok(None),
+                limit: Ok(None),
+                memory_type: Ok(None),
+                tags: Ok(None),
+            }
+        }
+        pub fn created_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_after failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn created_before<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.created_before = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for created_before failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn cursor<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<i64>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `i64` for limit failed".to_string());
+            self
+        }
+        pub fn memory_type<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MemoryType>,
+        {
+            self.memory_type = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `MemoryType` for memory_type failed".to_string()
+                });
+            self
+        }
+        pub fn tags<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.tags = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for tags failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/v1/memory`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MemoryPage>, Error<types::Error>> {
+            let Self {
+                client,
+                created_after,
+                created_before,
+                cursor,
+                limit,
+                memory_type,
+                tags,
+            } = self;
+            let created_after = created_after.map_err(Error::InvalidRequest)?;
+            let created_before = created_before.map_err(Error::InvalidRequest)?;
+            let cursor = cursor.map_err(Error::InvalidRequest)?;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let memory_type = memory_type.map_err(Error::InvalidRequest)?;
+            let tags = tags.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/api/v1/memory", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new("created_after", &created_after),
+                )
+                .query(
+                    &progenitor_client::QueryParam::new(
+                        "created_before",
+                        &created_before,
+                    ),
+                )
+                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("memory_type", &memory_type))
+                .query(&progenitor_client::QueryParam::new("tags", &tags))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_create`]
+
+[`Client::memory_create`]: super::Client::memory_create*/
+    #[derive(Debug, Clone)]
+    pub struct MemoryCreate<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::CreateMemoryRequest, String>,
+    }
+    impl<'a> MemoryCreate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CreateMemoryRequest>,
+            <V as std::convert::TryInto<
+                types::CreateMemoryRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CreateMemoryRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CreateMemoryRequest,
+            ) -> types::builder::CreateMemoryRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/api/v1/memory`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Memory>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CreateMemoryRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/api/v1/memory", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_create",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_search`]
+
+[`Client::memory_search`]: super::Client::memory_search*/
+    #[derive(Debug, Clone)]
+    pub struct MemorySearch<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::SearchRequest, String>,
+    }
+    impl<'a> MemorySearch<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SearchRequest>,
+            <V as std::convert::TryInto<types::SearchRequest>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `SearchRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::SearchRequest,
+            ) -> types::builder::SearchRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `POST` request to `/api/v1/memory/search`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::SearchResponse>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::SearchRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/api/v1/memory/search", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_search",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_stats`]
+
+[`Client::memory_stats`]: super::Client::memory_stats*/
+    #[derive(Debug, Clone)]
+    pub struct MemoryStats<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> MemoryStats<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/api/v1/memory/stats`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MemoryStats>, Error<types::Error>> {
+            let Self { client } = self;
+            let url = format!("{}/api/v1/memory/stats", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_stats",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_get`]
+
+[`Client::memory_get`]: super::Client::memory_get*/
+    #[derive(Debug, Clone)]
+    pub struct MemoryGet<'a> {
+        client: &'a super::Client,
+        id: Result<::std::string::String, String>,
+    }
+    impl<'a> MemoryGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/v1/memory/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Memory>, Error<types::Error>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/v1/memory/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_delete`]
+
+[`Client::memory_delete`]: super::Client::memory_delete*/
+    #[derive(Debug, Clone)]
+    pub struct MemoryDelete<'a> {
+        client: &'a super::Client,
+        id: Result<::std::string::String, String>,
+    }
+    impl<'a> MemoryDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/api/v1/memory/{id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+            let Self { client, id } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/v1/memory/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_delete",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::memory_update`]
+
+[`Client::memory_update`]: super::Client::memory_update*/
+    #[derive(Debug, Clone)]
+    pub struct MemoryUpdate<'a> {
+        client: &'a super::Client,
+        id: Result<::std::string::String, String>,
+        if_match: Result<Option<::std::string::String>, String>,
+        body: Result<types::builder::UpdateMemoryRequest, String>,
+    }
+    impl<'a> MemoryUpdate<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                id: Err("id was not initialized".to_string()),
+                if_match: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn if_match<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.if_match = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for if_match failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UpdateMemoryRequest>,
+            <V as std::convert::TryInto<
+                types::UpdateMemoryRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `UpdateMemoryRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::UpdateMemoryRequest,
+            ) -> types::builder::UpdateMemoryRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PATCH` request to `/api/v1/memory/{id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Memory>, Error<types::Error>> {
+            let Self { client, id, if_match, body } = self;
+            let id = id.map_err(Error::InvalidRequest)?;
+            let if_match = if_match.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| {
+                    types::UpdateMemoryRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/v1/memory/{}", client.baseurl, encode_path(& id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = if_match {
+                header_map.append("If-Match", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .patch(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "memory_update",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -7,6 +7,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_users_and_api_keys;
+mod m20261122_000002_memories;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -14,6 +15,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_users_and_api_keys::Migration)]
+        vec![
+            Box::new(m20261122_000001_users_and_api_keys::Migration),
+            Box::new(m20261122_000002_memories::Migration),
+        ]
     }
 }

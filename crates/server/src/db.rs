@@ -66,3 +66,17 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
+
+/// Begin a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`:
+/// the write lock is taken (waiting up to the busy timeout) before any read,
+/// so a concurrent writer makes it wait instead of failing with "database is
+/// locked" when a read snapshot would have to be upgraded. Postgres ignores
+/// the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -41,6 +41,9 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A precondition (`If-Match` version) no longer holds.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// Registration is closed by configuration.
     #[error("registration is closed")]
     RegistrationClosed,

@@ -64,6 +64,9 @@ pub enum ApiError {
     /// The request conflicts with the current state (e.g. email already registered).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// `If-Match` names a version that is no longer current.
+    #[oai(status = 412)]
+    PreconditionFailed(Json<ErrorBody>),
     /// The request body exceeds the configured limit.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
+            ApiError::PreconditionFailed(_) => 412,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Internal(_) => 500,
@@ -150,6 +154,9 @@ impl From<Error> for ApiError {
             ))),
             Error::Conflict { code, message } => {
                 ApiError::Conflict(Json(ErrorBody::new(code, message)))
+            }
+            Error::PreconditionFailed(message) => {
+                ApiError::PreconditionFailed(Json(ErrorBody::new("version_mismatch", message)))
             }
             Error::RegistrationClosed => ApiError::Forbidden(Json(ErrorBody::new(
                 "registration_closed",

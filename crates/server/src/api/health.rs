@@ -46,6 +46,7 @@ impl From<ApiError> for ProbeError {
             | ApiError::Forbidden(body)
             | ApiError::NotFound(body)
             | ApiError::Conflict(body)
+            | ApiError::PreconditionFailed(body)
             | ApiError::PayloadTooLarge(body)
             | ApiError::UnsupportedMediaType(body)
             | ApiError::Internal(body) => ProbeError::Internal(body),

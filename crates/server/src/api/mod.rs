@@ -9,6 +9,7 @@ pub mod docs;
 pub mod error;
 mod health;
 mod keys;
+mod memory;
 mod users;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -22,16 +23,28 @@ pub enum ApiTags {
     Users,
     /// API keys of the caller's account.
     Keys,
+    /// The caller's memories and their search.
+    Memory,
 }
 
 /// All API groups.
-pub type Api = (health::HealthApi, users::UsersApi, keys::KeysApi);
+pub type Api = (
+    health::HealthApi,
+    users::UsersApi,
+    keys::KeysApi,
+    memory::MemoryApi,
+);
 
 /// The OpenAPI service. Built without a database, so the spec can be written
 /// by `cargo xtask gen` and checked by tests.
 pub fn api_service() -> OpenApiService<Api, ()> {
     OpenApiService::new(
-        (health::HealthApi, users::UsersApi, keys::KeysApi),
+        (
+            health::HealthApi,
+            users::UsersApi,
+            keys::KeysApi,
+            memory::MemoryApi,
+        ),
         "mcpgate",
         env!("CARGO_PKG_VERSION"),
     )

@@ -2,4 +2,6 @@
 //! is owned by `mcpgate-migration`; these mirror it and never create tables.
 
 pub mod api_key;
+pub mod memory;
+pub mod memory_tag;
 pub mod user;

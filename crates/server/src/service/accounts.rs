@@ -1,7 +1,6 @@
 //! Accounts: registration and the caller's own profile.
 
 use chrono::{DateTime, Utc};
-use sea_orm::TransactionTrait;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -62,7 +61,7 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<Register
     };
     let now = state.clock.now();
     let user_id = Uuid::now_v7();
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let inserted = store::users::insert(
         &txn,
         store::users::NewUser {

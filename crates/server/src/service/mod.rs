@@ -5,5 +5,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod keys;
+pub mod memories;
+pub mod search_query;
 pub mod usage;
 mod validate;

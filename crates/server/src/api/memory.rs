@@ -1,0 +1,492 @@
+//! The caller's memories: CRUD with optimistic concurrency, ranked search, stats.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi,
+};
+use uuid::Uuid;
+
+use super::{
+    auth::Auth,
+    body::JsonBody,
+    error::{ApiError, ApiResult},
+    ApiTags,
+};
+use crate::{
+    error::Error,
+    service::memories::{self as svc},
+    state::AppState,
+};
+
+pub struct MemoryApi;
+
+/// The kind of a memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryType {
+    Context,
+    Project,
+    Knowledge,
+    Reference,
+    Personal,
+    Workflow,
+}
+
+impl MemoryType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MemoryType::Context => "context",
+            MemoryType::Project => "project",
+            MemoryType::Knowledge => "knowledge",
+            MemoryType::Reference => "reference",
+            MemoryType::Personal => "personal",
+            MemoryType::Workflow => "workflow",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "project" => MemoryType::Project,
+            "knowledge" => MemoryType::Knowledge,
+            "reference" => MemoryType::Reference,
+            "personal" => MemoryType::Personal,
+            "workflow" => MemoryType::Workflow,
+            _ => MemoryType::Context,
+        }
+    }
+}
+
+type Metadata = BTreeMap<String, serde_json::Value>;
+
+/// A new memory.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMemoryRequest {
+    /// 1-200 characters.
+    pub title: String,
+    /// 1-50,000 characters.
+    pub content: String,
+    /// Default `context`.
+    pub memory_type: Option<MemoryType>,
+    /// At most 20 tags of 1-50 characters; trimmed, lower-cased, deduplicated.
+    pub tags: Option<Vec<String>>,
+    /// Any JSON object of at most 16 KiB.
+    pub metadata: Option<Metadata>,
+}
+
+/// A partial update: only the fields sent change.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMemoryRequest {
+    pub title: Option<String>,
+    pub content: Option<String>,
+    pub memory_type: Option<MemoryType>,
+    /// Replaces all tags.
+    pub tags: Option<Vec<String>>,
+    /// Replaces the metadata object.
+    pub metadata: Option<Metadata>,
+}
+
+/// A memory.
+#[derive(Object)]
+pub struct Memory {
+    pub id: String,
+    pub title: String,
+    pub content: String,
+    pub memory_type: MemoryType,
+    pub tags: Vec<String>,
+    pub metadata: Metadata,
+    /// Starts at 1, +1 on every update; send it as `If-Match` to update safely.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of memories, newest first.
+#[derive(Object)]
+pub struct MemoryPage {
+    pub memories: Vec<Memory>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// Memories matching the filters, over all pages.
+    pub total: u64,
+}
+
+/// A search.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Words (all must match), `"quoted phrases"`, `prefix*`; at most 1,000 characters.
+    pub query: String,
+    /// Only these kinds.
+    pub memory_types: Option<Vec<MemoryType>>,
+    /// Only memories carrying every one of these tags.
+    pub tags: Option<Vec<String>>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
+}
+
+/// One search hit.
+#[derive(Object)]
+pub struct SearchResult {
+    pub memory: Memory,
+    /// Relevance, higher is better; comparable only within one response.
+    pub score: f64,
+    /// An excerpt of the content with matches in `<mark>…</mark>` (not HTML-escaped).
+    pub snippet: String,
+}
+
+/// Ranked search results.
+#[derive(Object)]
+pub struct SearchResponse {
+    pub results: Vec<SearchResult>,
+    /// All matches, of which `results` is the top `limit`.
+    pub total_results: u64,
+    pub took_ms: f64,
+}
+
+/// A tag and how many memories carry it.
+#[derive(Object)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: i64,
+}
+
+/// Numbers about the caller's memories.
+#[derive(Object)]
+pub struct MemoryStats {
+    pub total_memories: i64,
+    /// Count per memory type (types without memories are absent).
+    pub by_type: BTreeMap<String, i64>,
+    /// The 10 most used tags.
+    pub top_tags: Vec<TagCount>,
+    /// Bytes of titles, contents and metadata.
+    pub total_bytes: i64,
+    pub oldest_at: Option<DateTime<Utc>>,
+    pub newest_at: Option<DateTime<Utc>>,
+}
+
+#[derive(ApiResponse)]
+pub enum MemoryCreated {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Memory>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum MemoryResponse {
+    /// The memory; `ETag` is its version.
+    #[oai(status = 200)]
+    Ok(Json<Memory>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum MemoryPageResponse {
+    /// A page of memories.
+    #[oai(status = 200)]
+    Ok(Json<MemoryPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum SearchResponseBody {
+    /// Ranked results.
+    #[oai(status = 200)]
+    Ok(Json<SearchResponse>),
+}
+
+#[derive(ApiResponse)]
+pub enum StatsResponse {
+    /// The numbers.
+    #[oai(status = 200)]
+    Ok(Json<MemoryStats>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedResponse {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn to_api(m: svc::Memory) -> Memory {
+    Memory {
+        id: m.id.to_string(),
+        title: m.title,
+        content: m.content,
+        memory_type: MemoryType::parse(&m.memory_type),
+        tags: m.tags,
+        metadata: m.metadata.into_iter().collect(),
+        version: m.version,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A memory id from the path; anything that is not a uuid cannot exist.
+fn memory_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::from(Error::NotFound("memory")))
+}
+
+/// `If-Match: "3"` (or `3`, `W/"3"`); `*` means no condition.
+fn if_match(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw.map(str::trim) else {
+        return Ok(None);
+    };
+    if raw == "*" {
+        return Ok(None);
+    }
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| {
+            ApiError::from(Error::validation(
+                "If-Match",
+                "must be a version as returned in ETag, e.g. \"3\"",
+            ))
+        })
+}
+
+fn metadata_value(m: Option<Metadata>) -> Option<serde_json::Value> {
+    m.map(|m| serde_json::Value::Object(m.into_iter().collect()))
+}
+
+#[OpenApi(prefix_path = "/api/v1")]
+impl MemoryApi {
+    /// Store a memory (scope `memories:write`).
+    #[oai(
+        path = "/memory",
+        method = "post",
+        operation_id = "memory_create",
+        tag = "ApiTags::Memory"
+    )]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: JsonBody<CreateMemoryRequest>,
+    ) -> ApiResult<MemoryCreated> {
+        let req = body.0;
+        let m = svc::create(
+            &state,
+            &auth.0,
+            svc::CreateInput {
+                title: req.title,
+                content: req.content,
+                memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
+                tags: req.tags,
+                metadata: metadata_value(req.metadata),
+            },
+        )
+        .await?;
+        let tag = etag(m.version);
+        Ok(MemoryCreated::Created(Json(to_api(m)), tag))
+    }
+
+    /// List the caller's memories, newest first (scope `memories:read`).
+    #[oai(
+        path = "/memory",
+        method = "get",
+        operation_id = "memory_list",
+        tag = "ApiTags::Memory"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// Only this kind.
+        memory_type: Query<Option<MemoryType>>,
+        /// Comma-separated tags; every one must be present.
+        tags: Query<Option<String>>,
+        /// Created strictly after this instant (RFC 3339).
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Created strictly before this instant (RFC 3339).
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// 1-100, default 20.
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<MemoryPageResponse> {
+        let tags = tags
+            .0
+            .map(|t| {
+                t.split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let page = svc::list(
+            &state,
+            &auth.0,
+            svc::ListInput {
+                memory_type: memory_type.0.map(|t| t.as_str().to_owned()),
+                tags,
+                created_after: created_after.0,
+                created_before: created_before.0,
+                limit: limit.0,
+                cursor: cursor.0,
+            },
+        )
+        .await?;
+        Ok(MemoryPageResponse::Ok(Json(MemoryPage {
+            memories: page.memories.into_iter().map(to_api).collect(),
+            next_cursor: page.next_cursor,
+            total: page.total,
+        })))
+    }
+
+    /// Ranked full-text search over the caller's memories (scope `memories:read`).
+    #[oai(
+        path = "/memory/search",
+        method = "post",
+        operation_id = "memory_search",
+        tag = "ApiTags::Memory"
+    )]
+    async fn search(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: JsonBody<SearchRequest>,
+    ) -> ApiResult<SearchResponseBody> {
+        let req = body.0;
+        let found = svc::search(
+            &state,
+            &auth.0,
+            svc::SearchInput {
+                query: req.query,
+                memory_types: req
+                    .memory_types
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect(),
+                tags: req.tags.unwrap_or_default(),
+                limit: req.limit,
+            },
+        )
+        .await?;
+        Ok(SearchResponseBody::Ok(Json(SearchResponse {
+            results: found
+                .results
+                .into_iter()
+                .map(|h| SearchResult {
+                    memory: to_api(h.memory),
+                    score: h.score,
+                    snippet: h.snippet,
+                })
+                .collect(),
+            total_results: found.total_results,
+            took_ms: found.took_ms,
+        })))
+    }
+
+    /// Numbers about the caller's memories (scope `memories:read`).
+    #[oai(
+        path = "/memory/stats",
+        method = "get",
+        operation_id = "memory_stats",
+        tag = "ApiTags::Memory"
+    )]
+    async fn stats(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<StatsResponse> {
+        let s = svc::stats(&state, &auth.0).await?;
+        Ok(StatsResponse::Ok(Json(MemoryStats {
+            total_memories: s.total_memories,
+            by_type: s.by_type.into_iter().collect(),
+            top_tags: s
+                .top_tags
+                .into_iter()
+                .map(|(tag, count)| TagCount { tag, count })
+                .collect(),
+            total_bytes: s.total_bytes,
+            oldest_at: s.oldest_at,
+            newest_at: s.newest_at,
+        })))
+    }
+
+    /// One of the caller's memories (scope `memories:read`).
+    #[oai(
+        path = "/memory/:id",
+        method = "get",
+        operation_id = "memory_get",
+        tag = "ApiTags::Memory"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<MemoryResponse> {
+        let m = svc::get(&state, &auth.0, memory_id(&id)?).await?;
+        let tag = etag(m.version);
+        Ok(MemoryResponse::Ok(Json(to_api(m)), tag))
+    }
+
+    /// Change some fields of a memory (scope `memories:write`). With
+    /// `If-Match`, only if the memory is still at that version (else 412).
+    #[oai(
+        path = "/memory/:id",
+        method = "patch",
+        operation_id = "memory_update",
+        tag = "ApiTags::Memory"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+        /// The version the change is based on, as returned in `ETag`.
+        #[oai(name = "If-Match")]
+        if_match_header: Header<Option<String>>,
+        body: JsonBody<UpdateMemoryRequest>,
+    ) -> ApiResult<MemoryResponse> {
+        let id = memory_id(&id)?;
+        let expected_version = if_match(if_match_header.0.as_deref())?;
+        let req = body.0;
+        let m = svc::update(
+            &state,
+            &auth.0,
+            id,
+            svc::UpdateInput {
+                title: req.title,
+                content: req.content,
+                memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
+                tags: req.tags,
+                metadata: metadata_value(req.metadata),
+                expected_version,
+            },
+        )
+        .await?;
+        let tag = etag(m.version);
+        Ok(MemoryResponse::Ok(Json(to_api(m)), tag))
+    }
+
+    /// Delete one of the caller's memories (scope `memories:write`).
+    #[oai(
+        path = "/memory/:id",
+        method = "delete",
+        operation_id = "memory_delete",
+        tag = "ApiTags::Memory"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<DeletedResponse> {
+        svc::delete(&state, &auth.0, memory_id(&id)?).await?;
+        Ok(DeletedResponse::NoContent)
+    }
+}
