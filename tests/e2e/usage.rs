@@ -26,7 +26,7 @@ e2e! {
         let _ = server.with_key(&typo).user_me().send().await;
         let server = server.restart().await;
         let list = server.with_key(&reg.api_key).key_list().send().await.unwrap().into_inner();
-        assert_eq!(list.keys[0].usage_count, 10);
+        assert_eq!(list.keys[0].usage_count, 10, "{}", mcpgate_e2e::captured_logs().lines().filter(|l| l.contains("flush") || l.contains("ERROR") || l.contains("WARN")).collect::<Vec<_>>().join("\n"));
         server.stop().await;
     }
 

@@ -1,4 +1,4 @@
-//! `cargo xtask gen [--check]`.
+//! `cargo xtask gen [--check]`, `cargo xtask bench memory`.
 
 use std::process::ExitCode;
 
@@ -40,8 +40,24 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["bench", "memory"] => {
+            // Benchmarks need an optimized build: hand over to `cargo bench`.
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            match std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["bench", "-p", "mcpgate-server", "--bench", "memory"])
+                .status()
+            {
+                Ok(status) if status.success() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("xtask bench: cannot run cargo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask gen [--check]");
+            eprintln!("usage: cargo xtask gen [--check] | cargo xtask bench memory");
             ExitCode::from(2)
         }
     }

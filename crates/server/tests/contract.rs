@@ -179,6 +179,12 @@ async fn sample_error_bodies() {
             },
         ),
         ("registration closed", Error::RegistrationClosed),
+        (
+            "version mismatch",
+            Error::PreconditionFailed(
+                "The memory changed: it is at version 4 or later. Read it again and retry.".into(),
+            ),
+        ),
         ("too large", Error::PayloadTooLarge { limit: 1024 }),
         (
             "database unavailable",

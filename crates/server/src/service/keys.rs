@@ -5,7 +5,7 @@ use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{auth::Principal, validate};
+use super::{auth::Principal, usage::Snapshot, validate};
 use crate::{
     entity::api_key,
     error::{Error, Result},
@@ -139,17 +139,19 @@ pub(crate) async fn insert_new(
 /// Every key of the caller, newest first, with usage not yet flushed included.
 pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<KeyInfo>> {
     principal.require(Scope::KeysRead)?;
+    // Stored counts and pending ones are read without a flush in between.
+    let usage = state.usage.snapshot().await;
     store::api_keys::list_for_user(&state.db, principal.user_id)
         .await?
         .into_iter()
-        .map(|k| info(state, k))
+        .map(|k| info(&usage, k))
         .collect()
 }
 
-fn info(state: &AppState, k: api_key::Model) -> Result<KeyInfo> {
+fn info(usage: &Snapshot<'_>, k: api_key::Model) -> Result<KeyInfo> {
     let scopes = Scopes::parse_space_separated(&k.scopes)
         .map_err(|e| Error::Internal(format!("stored scopes of key {}: {e}", k.id)))?;
-    let pending = state.usage.pending(&k.id);
+    let pending = usage.pending(&k.id);
     let stored = u64::try_from(k.usage_count).unwrap_or(0);
     Ok(KeyInfo {
         prefix: token::listing_prefix(&k.id),
@@ -239,7 +241,7 @@ pub async fn rotate(
             message: "The key was rotated or revoked concurrently; list keys and retry.".into(),
         });
     }
-    let mut info = info(state, key)?;
+    let mut info = info(&state.usage.snapshot().await, key)?;
     info.prefix = token::listing_prefix(&new.id);
     Ok(CreatedKey { info, key: new.key })
 }

@@ -22,6 +22,24 @@ pub struct Pending {
 #[derive(Debug, Default)]
 pub struct UsageTracker {
     pending: Mutex<HashMap<String, Pending>>,
+    /// Held for writing by a flush (from taking the counts until they are
+    /// stored) and for reading by [`UsageTracker::snapshot`], so a reader
+    /// never sees a count both in the database and still pending, or in
+    /// neither.
+    flushing: tokio::sync::RwLock<()>,
+}
+
+/// A consistent view: while it lives, no flush moves counts to the database.
+pub struct Snapshot<'a> {
+    tracker: &'a UsageTracker,
+    _guard: tokio::sync::RwLockReadGuard<'a, ()>,
+}
+
+impl Snapshot<'_> {
+    /// Uses of `key_id` not yet written.
+    pub fn pending(&self, key_id: &str) -> Option<Pending> {
+        self.tracker.pending(key_id)
+    }
 }
 
 impl UsageTracker {
@@ -64,9 +82,18 @@ impl UsageTracker {
         entry.last_used_at = entry.last_used_at.max(p.last_used_at);
     }
 
+    /// Hold off flushes while reading stored counts and adding [`Snapshot::pending`].
+    pub async fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            tracker: self,
+            _guard: self.flushing.read().await,
+        }
+    }
+
     /// Write every pending count. Returns how many keys were written; on
     /// error, every count not yet written is kept for the next flush.
     pub async fn flush(&self, db: &DatabaseConnection) -> Result<usize, sea_orm::DbErr> {
+        let _exclusive = self.flushing.write().await;
         let batch: Vec<(String, Pending)> = std::mem::take(&mut *self.lock()).into_iter().collect();
         let mut iter = batch.into_iter();
         let mut written = 0;
