@@ -238,6 +238,12 @@ e2e! {
             query: "z".repeat(1001), memory_types: vec![], tags: vec![], limit: None,
         }).send().await);
         assert_eq!((status, body.field.as_deref()), (400, Some("query")));
+        for limit in [0, 101] {
+            let (status, body) = expect_error(client.memory_search().body(types::SearchRequest {
+                query: "drop".into(), memory_types: vec![], tags: vec![], limit: Some(limit),
+            }).send().await);
+            assert_eq!((status, body.field.as_deref()), (400, Some("limit")), "{limit}");
+        }
         // The store is intact.
         assert_eq!(client.memory_stats().send().await.unwrap().into_inner().total_memories, 1);
         server.stop().await;

@@ -119,6 +119,7 @@ fn configuration_errors_are_guided() {
 struct Proc {
     child: Child,
     logs: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
     url: String,
 }
 
@@ -135,7 +136,7 @@ fn spawn(dir: &Path) -> Proc {
     let logs = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let sink = logs.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("mcpgate listening") {
                 let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -151,6 +152,7 @@ fn spawn(dir: &Path) -> Proc {
     Proc {
         child,
         logs,
+        reader,
         url: format!("http://{addr}"),
     }
 }
@@ -163,8 +165,8 @@ impl Proc {
             .unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
-        // Let the reader thread drain the pipe.
-        std::thread::sleep(Duration::from_millis(200));
+        // The pipe closes when the process exits: the reader drains it and ends.
+        self.reader.join().unwrap();
         let logs = self.logs.lock().unwrap().clone();
         assert!(exit.success(), "exit {exit:?}\n{logs}");
         logs
