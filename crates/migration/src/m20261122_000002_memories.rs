@@ -139,7 +139,7 @@ const SQLITE_UP: &[&str] = &[
     "CREATE VIRTUAL TABLE memories_fts USING fts5(\
         title, content, owner, \
         content='memories_fts_source', content_rowid='seq', \
-        tokenize='unicode61 remove_diacritics 2')",
+        tokenize='unicode61 remove_diacritics 2', prefix='3 4 5 6 7 8')",
     "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN \
         INSERT INTO memories_fts(rowid, title, content, owner) \
         VALUES (new.seq, new.title, new.content, 'u' || lower(hex(new.user_id))); \
