@@ -16,7 +16,9 @@ cargo build --release -p mcpgate-server --quiet
 
 dir="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-MCPGATE_LOG=warn ./target/release/mcpgate --data-dir "$dir/data" --listen "127.0.0.1:$port" &
+# No rate limits: the point is to measure the server at full load.
+MCPGATE_RATE_LIMIT_CREDENTIAL_PER_MINUTE=0 MCPGATE_RATE_LIMIT_IP_PER_MINUTE=0 \
+  MCPGATE_LOG=warn ./target/release/mcpgate --data-dir "$dir/data" --listen "127.0.0.1:$port" &
 pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

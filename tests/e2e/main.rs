@@ -5,6 +5,7 @@ mod auth;
 mod docs;
 mod errors;
 mod keys;
+mod limits;
 mod logs;
 mod memory;
 mod registration;

@@ -294,6 +294,7 @@ async fn run(name: &str, database_url: Option<String>, rows: usize) {
             MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "bench")
                 .expect("key"),
         ),
+        limiter: Arc::default(),
     };
     let mut users = Vec::new();
     for _ in 0..USERS {

@@ -70,6 +70,14 @@ pub struct Config {
     pub usage_flush_interval_secs: u64,
     /// How long in-flight requests may run after a shutdown signal (seconds).
     pub shutdown_timeout_secs: u64,
+    /// Registrations per client IP per minute (0: unlimited).
+    pub rate_limit_registration_per_minute: u32,
+    /// Requests per credential (API key) per minute (0: unlimited).
+    pub rate_limit_credential_per_minute: u32,
+    /// Requests per client IP per minute, any route (0: unlimited).
+    pub rate_limit_ip_per_minute: u32,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -89,6 +97,10 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             usage_flush_interval_secs: 5,
             shutdown_timeout_secs: 30,
+            rate_limit_registration_per_minute: 10,
+            rate_limit_credential_per_minute: 600,
+            rate_limit_ip_per_minute: 1200,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -109,6 +121,10 @@ const KNOWN_KEYS: &[&str] = &[
     "max_body_bytes",
     "usage_flush_interval_secs",
     "shutdown_timeout_secs",
+    "rate_limit_registration_per_minute",
+    "rate_limit_credential_per_minute",
+    "rate_limit_ip_per_minute",
+    "cors_allowed_origins",
 ];
 
 /// Environment variables with the `MCPGATE_` prefix that are not config keys
@@ -258,6 +274,18 @@ impl Config {
                 "database_max_connections must be at least 1".into(),
             ));
         }
+        for origin in &mut self.cors_allowed_origins {
+            let trimmed = origin.trim().trim_end_matches('/').to_owned();
+            let valid = (trimmed.starts_with("https://") || trimmed.starts_with("http://"))
+                && !trimmed["https://".len().min(trimmed.len())..].contains('/')
+                && !trimmed.contains(['*', ' ', '?', '#']);
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "cors_allowed_origins: {origin:?} is not an origin like https://app.example.com"
+                )));
+            }
+            *origin = trimmed;
+        }
         if let Some(url) = &self.database_url {
             let url = url.expose_secret();
             if !(url.starts_with("postgres://")
@@ -294,7 +322,20 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "max_body_bytes",
         "usage_flush_interval_secs",
         "shutdown_timeout_secs",
+        "rate_limit_registration_per_minute",
+        "rate_limit_credential_per_minute",
+        "rate_limit_ip_per_minute",
     ];
+    // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example
+    if key == "cors_allowed_origins" {
+        return value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::Value::String(s.to_owned()))
+            .collect::<Vec<_>>()
+            .into();
+    }
     if NUMERIC.contains(&key) {
         if let Ok(n) = value.trim().parse::<u64>() {
             return n.into();

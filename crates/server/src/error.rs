@@ -44,6 +44,12 @@ pub enum Error {
     /// A precondition (`If-Match` version) no longer holds.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// Too many requests for one of the rate limits.
+    #[error("rate limited ({kind}); retry in {retry_after_secs} s")]
+    RateLimited {
+        kind: &'static str,
+        retry_after_secs: u64,
+    },
     /// Registration is closed by configuration.
     #[error("registration is closed")]
     RegistrationClosed,

@@ -83,6 +83,7 @@ impl Server {
             clock,
             usage: Arc::new(UsageTracker::default()),
             master_key: Arc::new(master_key),
+            limiter: Arc::default(),
         };
         let addr = state.config.listen;
         let acceptor = TcpListener::bind(addr)

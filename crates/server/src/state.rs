@@ -4,7 +4,12 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{clock::Clock, config::Config, master_key::MasterKey, service::usage::UsageTracker};
+use crate::{
+    clock::Clock,
+    config::Config,
+    master_key::MasterKey,
+    service::{rate_limit::RateLimiter, usage::UsageTracker},
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +18,5 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub usage: Arc<UsageTracker>,
     pub master_key: Arc<MasterKey>,
+    pub limiter: Arc<RateLimiter>,
 }

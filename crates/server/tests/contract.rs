@@ -145,10 +145,15 @@ async fn render(e: ApiError) -> String {
         .get("www-authenticate")
         .map(|v| format!("\nWWW-Authenticate: {}", v.to_str().unwrap()))
         .unwrap_or_default();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| format!("\nRetry-After: {}", v.to_str().unwrap()))
+        .unwrap_or_default();
     let body: serde_json::Value =
         serde_json::from_slice(&resp.into_body().into_vec().await.unwrap()).unwrap();
     format!(
-        "{status}{challenge}\n{}",
+        "{status}{challenge}{retry}\n{}",
         serde_json::to_string_pretty(&body).unwrap()
     )
 }
@@ -179,6 +184,13 @@ async fn sample_error_bodies() {
             },
         ),
         ("registration closed", Error::RegistrationClosed),
+        (
+            "rate limited",
+            Error::RateLimited {
+                kind: "client IP",
+                retry_after_secs: 6,
+            },
+        ),
         (
             "version mismatch",
             Error::PreconditionFailed(

@@ -16,7 +16,10 @@ use super::error::ApiError;
 use crate::{
     error::{CredentialProblem, Error},
     http::context::{Caller, RequestContext},
-    service::auth::{self, Principal},
+    service::{
+        auth::{self, Principal},
+        rate_limit::{self, LimitKind},
+    },
     state::AppState,
 };
 
@@ -101,7 +104,14 @@ impl<'a> ApiExtractor<'a> for Auth {
         })?;
         let principal = async {
             let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
-            auth::authenticate_api_key(state, &presented).await
+            let principal = auth::authenticate_api_key(state, &presented).await?;
+            rate_limit::enforce(
+                state,
+                LimitKind::Credential,
+                &principal.credential.id,
+                state.config.rate_limit_credential_per_minute,
+            )?;
+            Ok::<_, Error>(principal)
         }
         .await
         .map_err(|e| ApiError::from(e).into_poem())?;

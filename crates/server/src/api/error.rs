@@ -73,6 +73,9 @@ pub enum ApiError {
     /// The request body is not JSON.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
+    /// A rate limit was exceeded; `Retry-After` says when to try again (seconds).
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// An unexpected error; details are in the server log under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -103,6 +106,7 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => 412,
             ApiError::PayloadTooLarge(_) => 413,
             ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::TooManyRequests(..) => 429,
             ApiError::Internal(_) => 500,
             ApiError::Unavailable(_) => 503,
         }
@@ -158,6 +162,16 @@ impl From<Error> for ApiError {
             Error::PreconditionFailed(message) => {
                 ApiError::PreconditionFailed(Json(ErrorBody::new("version_mismatch", message)))
             }
+            Error::RateLimited {
+                kind,
+                retry_after_secs,
+            } => ApiError::TooManyRequests(
+                Json(ErrorBody::new(
+                    "rate_limited",
+                    format!("Too many requests for this {kind}; retry in {retry_after_secs} s."),
+                )),
+                retry_after_secs,
+            ),
             Error::RegistrationClosed => ApiError::Forbidden(Json(ErrorBody::new(
                 "registration_closed",
                 "Registration is closed on this server; ask its operator for an account.",

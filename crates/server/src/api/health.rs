@@ -43,6 +43,7 @@ impl From<ApiError> for ProbeError {
             ApiError::Unavailable(body) => ProbeError::Unavailable(body),
             ApiError::BadRequest(body)
             | ApiError::Unauthorized(body, _)
+            | ApiError::TooManyRequests(body, _)
             | ApiError::Forbidden(body)
             | ApiError::NotFound(body)
             | ApiError::Conflict(body)

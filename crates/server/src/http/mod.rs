@@ -29,11 +29,58 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Build the whole application around `state`.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+    let cors = cors(&state.config.cors_allowed_origins);
     api::docs::routes(Route::new())
         .nest("/", api::api_service())
         .around(envelope)
+        .around(limit_ip)
+        .with(cors)
         .data(state)
         .around(observe)
+}
+
+/// CORS for the configured origins only (none by default). Preflight requests
+/// are answered here, before any route or authentication runs.
+fn cors(origins: &[String]) -> poem::middleware::Cors {
+    let cors = poem::middleware::Cors::new()
+        .allow_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "x-api-key",
+            "if-match",
+            "x-request-id",
+        ])
+        .expose_headers(["etag", "x-request-id", "retry-after", "www-authenticate"])
+        .max_age(600);
+    if origins.is_empty() {
+        // An origin that can never match: browsers get no CORS grant.
+        cors.allow_origins_fn(|_| false)
+    } else {
+        cors.allow_origins(origins.iter().cloned())
+    }
+}
+
+/// The client's IP: the TCP peer. (A `X-Forwarded-For` header is not trusted:
+/// behind a proxy, every client shares the proxy's limit.)
+pub fn client_ip(remote: &poem::web::RemoteAddr) -> Option<std::net::IpAddr> {
+    remote.as_socket_addr().map(|a| a.ip())
+}
+
+/// The per-IP limit on every request.
+async fn limit_ip<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    if let (Some(state), Some(ip)) = (req.data::<AppState>(), client_ip(req.remote_addr())) {
+        let per_minute = state.config.rate_limit_ip_per_minute;
+        if let Err(e) = crate::service::rate_limit::enforce(
+            state,
+            crate::service::rate_limit::LimitKind::ClientIp,
+            &ip.to_string(),
+            per_minute,
+        ) {
+            return Ok(ApiError::from(e).into_response());
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
 }
 
 async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{
     auth::{Credential, Principal},
     keys::{self, CreatedKey},
+    rate_limit::{self, LimitKind},
     validate,
 };
 use crate::{
@@ -26,6 +27,8 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_BYTES: usize = 72;
 
 pub struct RegisterInput {
+    /// The client's IP, for the registration rate limit.
+    pub client_ip: Option<std::net::IpAddr>,
     pub name: Option<String>,
     pub email: Option<String>,
     pub password: Option<SecretString>,
@@ -40,6 +43,14 @@ pub struct Registered {
 pub async fn register(state: &AppState, input: RegisterInput) -> Result<Registered> {
     if state.config.registration == RegistrationPolicy::Closed {
         return Err(Error::RegistrationClosed);
+    }
+    if let Some(ip) = input.client_ip {
+        rate_limit::enforce(
+            state,
+            LimitKind::Registration,
+            &ip.to_string(),
+            state.config.rate_limit_registration_per_minute,
+        )?;
     }
     let name = validate::optional_text("name", input.name.as_deref(), 100)?;
     let email = input

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auth;
 pub mod keys;
 pub mod memories;
+pub mod rate_limit;
 pub mod search_query;
 pub mod usage;
 mod validate;
