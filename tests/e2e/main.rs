@@ -1,6 +1,7 @@
 //! The end-to-end suite: one binary, one module per area. Every test runs on
 //! SQLite and on Postgres (see `mcpgate_e2e::e2e!`).
 
+mod audit;
 mod auth;
 mod docs;
 mod errors;

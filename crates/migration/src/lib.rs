@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_users_and_api_keys;
 mod m20261122_000002_memories;
+mod m20261122_000003_audit_events;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_users_and_api_keys::Migration),
             Box::new(m20261122_000002_memories::Migration),
+            Box::new(m20261122_000003_audit_events::Migration),
         ]
     }
 }

@@ -53,6 +53,24 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Print the audit trail (every account, newest first) as JSON lines.
+    Audit {
+        /// Only this account's events.
+        #[arg(long, value_name = "USER_ID")]
+        user: Option<uuid::Uuid>,
+        /// How many events.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +124,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             None | Some(Command::Serve) => serve(loaded.config).await,
             Some(Command::Migrate { action }) => migrate(loaded.config, action).await,
+            Some(Command::Admin { action }) => admin(loaded.config, action).await,
         }
     });
     match result {
@@ -142,6 +161,46 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
         _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+async fn admin(config: Config, action: AdminAction) -> anyhow::Result<()> {
+    match action {
+        AdminAction::Audit { user, limit } => {
+            let state = crate::server::offline_state(config).await?;
+            let mut cursor: Option<String> = None;
+            let mut left = limit.max(0);
+            while left > 0 {
+                let page = crate::service::audit::list(
+                    &state,
+                    user,
+                    Some(left.min(crate::service::audit::MAX_LIMIT)),
+                    cursor.as_deref(),
+                )
+                .await?;
+                left -= page.events.len() as i64;
+                for e in page.events {
+                    let line = serde_json::json!({
+                        "at": e.at,
+                        "user_id": e.user_id,
+                        "action": e.action,
+                        "credential_id": e.credential_id,
+                        "target": e.target,
+                        "ip": e.ip,
+                        "user_agent": e.user_agent,
+                        "request_id": e.request_id,
+                        "details": serde_json::from_str::<serde_json::Value>(&e.details).unwrap_or_default(),
+                    });
+                    println!("{line}");
+                }
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            state.db.close_by_ref().await?;
+            Ok(())
+        }
     }
 }
 

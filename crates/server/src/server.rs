@@ -112,6 +112,27 @@ impl Server {
     }
 }
 
+/// The application state without a listener, for operator commands: connects
+/// and applies pending migrations; uses the system clock.
+pub async fn offline_state(config: Config) -> Result<AppState, StartError> {
+    let target = db::describe(&config);
+    let database = |source| StartError::Database {
+        target: target.clone(),
+        source,
+    };
+    let conn = db::connect(&config).await.map_err(database)?;
+    db::migrate(&conn).await.map_err(database)?;
+    let (master_key, _) = MasterKey::load(&config)?;
+    Ok(AppState {
+        db: conn,
+        config: Arc::new(config),
+        clock: Arc::new(SystemClock),
+        usage: Arc::new(UsageTracker::default()),
+        master_key: Arc::new(master_key),
+        limiter: Arc::default(),
+    })
+}
+
 async fn run(
     acceptor: impl Acceptor + 'static,
     state: AppState,

@@ -3,6 +3,7 @@
 //! Handlers are thin: typed inputs and the authenticated principal in, one
 //! service call, a response variant out. They never touch the database.
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod docs;
@@ -25,6 +26,8 @@ pub enum ApiTags {
     Keys,
     /// The caller's memories and their search.
     Memory,
+    /// The caller's security events.
+    Audit,
 }
 
 /// All API groups.
@@ -33,6 +36,7 @@ pub type Api = (
     users::UsersApi,
     keys::KeysApi,
     memory::MemoryApi,
+    audit::AuditApi,
 );
 
 /// The OpenAPI service. Built without a database, so the spec can be written
@@ -44,6 +48,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             users::UsersApi,
             keys::KeysApi,
             memory::MemoryApi,
+            audit::AuditApi,
         ),
         "mcpgate",
         env!("CARGO_PKG_VERSION"),

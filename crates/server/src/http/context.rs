@@ -7,11 +7,33 @@ use uuid::Uuid;
 
 tokio::task_local! {
     static REQUEST_ID: Arc<str>;
+    static ORIGIN: Arc<Origin>;
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// Run `fut` with `id` as the current request id.
 pub async fn scope<F: std::future::Future>(id: Arc<str>, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
+}
+
+/// Run `fut` with a request id and the request's origin.
+pub async fn scope_request<F: std::future::Future>(
+    id: Arc<str>,
+    origin: Arc<Origin>,
+    fut: F,
+) -> F::Output {
+    ORIGIN.scope(origin, REQUEST_ID.scope(id, fut)).await
+}
+
+/// The origin of the request being served (empty outside a request).
+pub fn origin() -> Origin {
+    ORIGIN.try_with(|o| (**o).clone()).unwrap_or_default()
 }
 
 /// The id of the request being served ("" outside a request).

@@ -97,10 +97,17 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut resp = context::scope(
-        request_id.clone(),
-        async move { next.get_response(req).await },
-    )
+    let origin = Arc::new(context::Origin {
+        ip: client_ip(req.remote_addr()).map(|ip| ip.to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+    });
+    let mut resp = context::scope_request(request_id.clone(), origin, async move {
+        next.get_response(req).await
+    })
     .await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, value);

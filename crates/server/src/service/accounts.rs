@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use super::{
+    audit,
     auth::{Credential, Principal},
     keys::{self, CreatedKey},
     rate_limit::{self, LimitKind},
@@ -58,6 +59,7 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<Register
         .as_deref()
         .map(|e| validate::email("email", e))
         .transpose()?;
+    let with_password = input.password.is_some();
     let password_hash = match input.password {
         None => None,
         Some(password) => {
@@ -92,6 +94,18 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<Register
         });
     }
     let key = keys::insert_new(&txn, user_id, "default".into(), Scopes::all(), None, now).await?;
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id,
+            action: audit::action::USER_REGISTERED,
+            credential_id: None,
+            target: Some(&key.info.id),
+            details: serde_json::json!({ "first_key": key.info.id, "with_password": with_password }),
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(Registered { user_id, key })
 }

@@ -5,7 +5,7 @@ use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{auth::Principal, usage::Snapshot, validate};
+use super::{audit, auth::Principal, usage::Snapshot, validate};
 use crate::{
     entity::api_key,
     error::{Error, Result},
@@ -94,7 +94,26 @@ pub async fn create(
             ),
         });
     }
-    insert_new(&state.db, principal.user_id, name, scopes, expires_at, now).await
+    let txn = crate::db::begin_write(&state.db).await?;
+    let created = insert_new(&txn, principal.user_id, name, scopes, expires_at, now).await?;
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: principal.user_id,
+            action: audit::action::KEY_CREATED,
+            credential_id: Some(&principal.credential.id),
+            target: Some(&created.info.id),
+            details: serde_json::json!({
+                "name": created.info.name,
+                "scopes": created.info.scopes.names(),
+                "expires_at": created.info.expires_at,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Insert a freshly generated key (used by registration inside its transaction).
@@ -176,9 +195,24 @@ pub async fn revoke(state: &AppState, principal: &Principal, key_id: &str) -> Re
         return Err(Error::NotFound("key"));
     }
     let now = state.clock.now();
-    if store::api_keys::revoke(&state.db, principal.user_id, key_id, now).await? {
+    let txn = crate::db::begin_write(&state.db).await?;
+    if store::api_keys::revoke(&txn, principal.user_id, key_id, now).await? {
+        audit::record(
+            &txn,
+            now,
+            audit::Event {
+                user_id: principal.user_id,
+                action: audit::action::KEY_REVOKED,
+                credential_id: Some(&principal.credential.id),
+                target: Some(key_id),
+                details: serde_json::json!({}),
+            },
+        )
+        .await?;
+        txn.commit().await?;
         return Ok(());
     }
+    drop(txn);
     match store::api_keys::find_owned(&state.db, principal.user_id, key_id).await? {
         Some(_) => Err(Error::Conflict {
             code: "key_revoked",
@@ -223,8 +257,9 @@ pub async fn rotate(
         });
     }
     let new = token::generate_api_key_with_id(key.id.clone());
+    let txn = crate::db::begin_write(&state.db).await?;
     let rotated = store::api_keys::rotate(
-        &state.db,
+        &txn,
         store::api_keys::Rotation {
             user_id: principal.user_id,
             id: &key.id,
@@ -241,6 +276,19 @@ pub async fn rotate(
             message: "The key was rotated or revoked concurrently; list keys and retry.".into(),
         });
     }
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: principal.user_id,
+            action: audit::action::KEY_ROTATED,
+            credential_id: Some(&principal.credential.id),
+            target: Some(&key.id),
+            details: serde_json::json!({ "grace_seconds": grace }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
     let mut info = info(&state.usage.snapshot().await, key)?;
     info.prefix = token::listing_prefix(&new.id);
     Ok(CreatedKey { info, key: new.key })

@@ -3,6 +3,7 @@
 //! [`crate::error::Error`], and know nothing about HTTP.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod keys;
 pub mod memories;

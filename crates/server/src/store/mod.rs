@@ -2,6 +2,7 @@
 //! these; handlers never see a connection.
 
 pub mod api_keys;
+pub mod audit;
 pub mod memories;
 pub mod users;
 

@@ -1,0 +1,82 @@
+//! The caller's own audit trail.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Query, payload::Json, ApiResponse, Object, OpenApi};
+
+use super::{auth::Auth, error::ApiResult, ApiTags};
+use crate::{entity::audit_event, service::audit, state::AppState};
+
+pub struct AuditApi;
+
+/// One security event.
+#[derive(Object)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    /// e.g. `user.registered`, `key.created`, `key.rotated`, `key.revoked`.
+    pub action: String,
+    /// The credential that acted (its public id), when one did.
+    pub credential_id: Option<String>,
+    /// What was acted on, e.g. a key id.
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Event-specific details.
+    pub details: serde_json::Value,
+}
+
+/// A page of events, newest first.
+#[derive(Object)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for older events; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum AuditResponse {
+    /// The events.
+    #[oai(status = 200)]
+    Ok(Json<AuditPage>),
+}
+
+/// The API shape of a stored event.
+pub fn to_api(e: audit_event::Model) -> AuditEvent {
+    AuditEvent {
+        at: e.at,
+        action: e.action,
+        credential_id: e.credential_id,
+        target: e.target,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        request_id: e.request_id,
+        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1")]
+impl AuditApi {
+    /// Security events of the caller's account, newest first (scope `keys:read`).
+    #[oai(
+        path = "/audit",
+        method = "get",
+        operation_id = "audit_list",
+        tag = "ApiTags::Audit"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        /// 1-200, default 50.
+        limit: Query<Option<i64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<AuditResponse> {
+        let page = audit::list_own(&state, &auth.0, limit.0, cursor.0.as_deref()).await?;
+        Ok(AuditResponse::Ok(Json(AuditPage {
+            events: page.events.into_iter().map(to_api).collect(),
+            next_cursor: page.next_cursor,
+        })))
+    }
+}
