@@ -6,6 +6,7 @@ e2e! {
     async fn keys_and_passwords_never_reach_the_logs(backend) {
         let server = TestServer::start(backend).await;
         let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
+        mcpgate_e2e::remember_secret(&password);
         let reg = server
             .anonymous()
             .user_register()

@@ -121,6 +121,38 @@ fn init_logs() {
     });
 }
 
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remember a secret the suite handled (a key, a password): every server
+/// stop scans all captured logs for every secret remembered so far, so a
+/// leak anywhere in the run fails the suite.
+pub fn remember_secret(secret: &str) {
+    // For keys, the part after the public id is what must never leak.
+    let tail = if secret.starts_with("mcpg_") && secret.len() > 22 {
+        &secret[22..]
+    } else {
+        secret
+    };
+    if tail.len() >= 8 {
+        SECRETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tail.to_owned());
+    }
+}
+
+/// Fail if any remembered secret appears in the captured logs.
+pub fn assert_no_secret_in_logs() {
+    let logs = captured_logs();
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for secret in secrets {
+        assert!(
+            !logs.contains(&secret),
+            "a secret handled by the suite reached the logs"
+        );
+    }
+}
+
 /// Everything logged so far by any server in this process.
 pub fn captured_logs() -> String {
     LOGS.get()
@@ -260,11 +292,12 @@ impl TestServer {
         self
     }
 
-    /// Stop gracefully.
+    /// Stop gracefully, then check that no secret seen so far was logged.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await.expect("graceful shutdown");
         }
+        assert_no_secret_in_logs();
     }
 
     /// The server's state (database, config) for assertions on storage.
@@ -291,6 +324,7 @@ impl TestServer {
 
     /// A client sending `key`.
     pub fn with_key(&self, key: &str) -> Client {
+        remember_secret(key);
         Client::with_api_key(&self.url, key.to_owned()).expect("client")
     }
 
@@ -308,6 +342,7 @@ impl TestServer {
             .await
             .expect("registration succeeds")
             .into_inner()
+            .remembered()
     }
 
     /// Send a raw request through the client's HTTP stack (for bodies the
@@ -350,4 +385,23 @@ pub fn typo(key: &str) -> String {
     let replacement = if &key[30..31] == "a" { "b" } else { "a" };
     typo.replace_range(30..31, replacement);
     typo
+}
+
+/// Responses that carry a secret remember it for the log scan.
+pub trait Remembered {
+    fn remembered(self) -> Self;
+}
+
+impl Remembered for types::Registered {
+    fn remembered(self) -> Self {
+        remember_secret(&self.api_key);
+        self
+    }
+}
+
+impl Remembered for types::ApiKeyCreated {
+    fn remembered(self) -> Self {
+        remember_secret(&self.api_key);
+        self
+    }
 }
