@@ -9,6 +9,7 @@ mod keys;
 mod limits;
 mod logs;
 mod memory;
+mod metrics;
 mod registration;
 mod search;
 mod usage;

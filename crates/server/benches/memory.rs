@@ -295,6 +295,7 @@ async fn run(name: &str, database_url: Option<String>, rows: usize) {
                 .expect("key"),
         ),
         limiter: Arc::default(),
+        metrics: Arc::default(),
     };
     let mut users = Vec::new();
     for _ in 0..USERS {

@@ -78,6 +78,8 @@ pub struct Config {
     pub rate_limit_ip_per_minute: u32,
     /// Origins allowed to call the API from a browser (CORS); none by default.
     pub cors_allowed_origins: Vec<String>,
+    /// Serve Prometheus metrics at `/metrics` (off by default).
+    pub metrics_enabled: bool,
 }
 
 impl Default for Config {
@@ -101,6 +103,7 @@ impl Default for Config {
             rate_limit_credential_per_minute: 600,
             rate_limit_ip_per_minute: 1200,
             cors_allowed_origins: Vec::new(),
+            metrics_enabled: false,
         }
     }
 }
@@ -125,6 +128,7 @@ const KNOWN_KEYS: &[&str] = &[
     "rate_limit_credential_per_minute",
     "rate_limit_ip_per_minute",
     "cors_allowed_origins",
+    "metrics_enabled",
 ];
 
 /// Environment variables with the `MCPGATE_` prefix that are not config keys
@@ -335,6 +339,13 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
             .map(|s| serde_json::Value::String(s.to_owned()))
             .collect::<Vec<_>>()
             .into();
+    }
+    if key == "metrics_enabled" {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => return true.into(),
+            "false" | "0" | "no" | "off" | "" => return false.into(),
+            _ => {}
+        }
     }
     if NUMERIC.contains(&key) {
         if let Ok(n) = value.trim().parse::<u64>() {

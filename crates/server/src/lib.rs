@@ -18,6 +18,7 @@ pub mod entity;
 pub mod error;
 pub mod http;
 pub mod master_key;
+pub mod metrics;
 pub mod scope;
 pub mod server;
 pub mod service;

@@ -84,6 +84,7 @@ impl Server {
             usage: Arc::new(UsageTracker::default()),
             master_key: Arc::new(master_key),
             limiter: Arc::default(),
+            metrics: Arc::default(),
         };
         let addr = state.config.listen;
         let acceptor = TcpListener::bind(addr)
@@ -130,6 +131,7 @@ pub async fn offline_state(config: Config) -> Result<AppState, StartError> {
         usage: Arc::new(UsageTracker::default()),
         master_key: Arc::new(master_key),
         limiter: Arc::default(),
+        metrics: Arc::default(),
     })
 }
 
@@ -154,8 +156,14 @@ async fn run(
     let _ = stop_flusher.send(true);
     let _ = flusher.await;
     match state.usage.flush(&state.db).await {
-        Ok(n) => tracing::info!(keys = n, "flushed key usage"),
-        Err(e) => tracing::error!(error = %e, "could not flush key usage at shutdown"),
+        Ok(n) => {
+            state.metrics.usage_flush("ok");
+            tracing::info!(keys = n, "flushed key usage")
+        }
+        Err(e) => {
+            state.metrics.usage_flush("error");
+            tracing::error!(error = %e, "could not flush key usage at shutdown")
+        }
     }
     if let Err(e) = state.db.close_by_ref().await {
         tracing::warn!(error = %e, "closing the database pool");
@@ -172,8 +180,12 @@ async fn flush_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
             _ = interval.tick() => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = state.usage.flush(&state.db).await {
-            tracing::warn!(error = %e, "key usage flush failed; will retry");
+        match state.usage.flush(&state.db).await {
+            Ok(_) => state.metrics.usage_flush("ok"),
+            Err(e) => {
+                state.metrics.usage_flush("error");
+                tracing::warn!(error = %e, "key usage flush failed; will retry");
+            }
         }
     }
 }

@@ -19,4 +19,5 @@ pub struct AppState {
     pub usage: Arc<UsageTracker>,
     pub master_key: Arc<MasterKey>,
     pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

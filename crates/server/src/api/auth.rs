@@ -79,6 +79,22 @@ pub fn presented_credential(req: &Request) -> Result<Option<String>, Error> {
     }
 }
 
+/// Metric label of an authentication result.
+fn outcome(result: &Result<Principal, Error>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(Error::MissingCredentials) => "missing",
+        Err(Error::InvalidCredentials(p)) => match p {
+            CredentialProblem::Malformed => "malformed",
+            CredentialProblem::UnsupportedScheme => "unsupported_scheme",
+            CredentialProblem::Unknown => "unknown",
+            CredentialProblem::Revoked => "revoked",
+            CredentialProblem::Expired => "expired",
+        },
+        Err(_) => "error",
+    }
+}
+
 impl<'a> ApiExtractor<'a> for Auth {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
 
@@ -104,7 +120,9 @@ impl<'a> ApiExtractor<'a> for Auth {
         })?;
         let principal = async {
             let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
-            let principal = auth::authenticate_api_key(state, &presented).await?;
+            let principal = auth::authenticate_api_key(state, &presented).await;
+            state.metrics.auth("api_key", outcome(&principal));
+            let principal = principal?;
             rate_limit::enforce(
                 state,
                 LimitKind::Credential,

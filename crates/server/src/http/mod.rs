@@ -30,13 +30,17 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Build the whole application around `state`.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let cors = cors(&state.config.cors_allowed_origins);
-    api::docs::routes(Route::new())
+    let mut routes = api::docs::routes(Route::new());
+    if state.config.metrics_enabled {
+        routes = routes.at("/metrics", metrics);
+    }
+    routes
         .nest("/", api::api_service())
         .around(envelope)
         .around(limit_ip)
         .with(cors)
-        .data(state)
         .around(observe)
+        .data(state)
 }
 
 /// CORS for the configured origins only (none by default). Preflight requests
@@ -93,6 +97,7 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
         .map(str::to_owned)
         .unwrap_or_else(context::new_request_id)
         .into();
+    let state = req.data::<AppState>().cloned();
     let ctx = Arc::new(RequestContext::default());
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
@@ -122,7 +127,17 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     let status = resp.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(state) = state.as_ref() {
+        let operation = resp
+            .data::<poem_openapi::OperationId>()
+            .map(|op| op.0)
+            .unwrap_or("other");
+        state
+            .metrics
+            .request(operation, method.as_str(), status, elapsed);
+    }
     let caller = ctx.caller();
     tracing::info!(
         target: "mcpgate::access",
@@ -141,8 +156,38 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
 async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
     match next.call(req).await {
         Ok(resp) => Ok(wrap_plain_error(resp.into_response())),
-        Err(err) => Ok(wrap_plain_error(error_response(err))),
+        Err(err) => {
+            let operation = err.data::<poem_openapi::OperationId>().copied();
+            let mut resp = wrap_plain_error(error_response(err));
+            if let Some(op) = operation {
+                resp.set_data(op);
+            }
+            Ok(resp)
+        }
     }
+}
+
+/// `/metrics`, when enabled.
+#[poem::handler]
+fn metrics(state: poem::web::Data<&AppState>) -> Response {
+    use sea_orm::DbBackend;
+    let pool = match state.db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let p = state.db.get_sqlite_connection_pool();
+            Some((p.size(), p.num_idle() as u32))
+        }
+        DbBackend::Postgres => {
+            let p = state.db.get_postgres_connection_pool();
+            Some((p.size(), p.num_idle() as u32))
+        }
+        _ => None,
+    };
+    Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+        .body(state.metrics.render(pool))
 }
 
 fn error_response(err: poem::Error) -> Response {

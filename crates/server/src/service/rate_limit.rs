@@ -27,6 +27,15 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    /// Metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            LimitKind::Registration => "registration",
+            LimitKind::Credential => "credential",
+            LimitKind::ClientIp => "client_ip",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LimitKind::Registration => "registration",
@@ -70,9 +79,12 @@ pub fn enforce(
     state
         .limiter
         .check(&scoped, per_minute, state.clock.now())
-        .map_err(|wait| crate::error::Error::RateLimited {
-            kind: kind.as_str(),
-            retry_after_secs: retry_after_secs(wait),
+        .map_err(|wait| {
+            state.metrics.rate_limited(kind.label());
+            crate::error::Error::RateLimited {
+                kind: kind.as_str(),
+                retry_after_secs: retry_after_secs(wait),
+            }
         })
 }
 
