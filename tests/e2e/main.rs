@@ -10,6 +10,7 @@ mod limits;
 mod logs;
 mod memory;
 mod metrics;
+mod outage;
 mod registration;
 mod search;
 mod usage;
