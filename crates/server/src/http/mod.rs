@@ -128,12 +128,12 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let latency_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0;
+    let operation = resp
+        .data::<poem_openapi::OperationId>()
+        .map(|op| op.0)
+        .unwrap_or("other");
     if let Some(state) = state.as_ref() {
-        let operation = resp
-            .data::<poem_openapi::OperationId>()
-            .map(|op| op.0)
-            .unwrap_or("other");
         state
             .metrics
             .request(operation, method.as_str(), status, elapsed);
@@ -144,8 +144,9 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
         request_id = %request_id,
         method = %method,
         path = %path,
+        operation,
         status,
-        latency_ms = format_args!("{latency_ms:.2}"),
+        latency_ms,
         user_id = caller.map(|c| c.user_id.to_string()).unwrap_or_default(),
         credential_id = caller.map(|c| c.credential_id.as_str()).unwrap_or_default(),
         "request"
