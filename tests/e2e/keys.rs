@@ -157,3 +157,33 @@ e2e! {
         server.stop().await;
     }
 }
+
+e2e! {
+    async fn purge_clears_only_expired_rotation_secrets(backend) {
+        let server = TestServer::start(backend).await;
+        let reg = server.register().await;
+        let owner = server.with_key(&reg.api_key);
+        let short = owner.key_create().body(new_key("short grace")).send().await.unwrap().into_inner();
+        let long = owner.key_create().body(new_key("long grace")).send().await.unwrap().into_inner();
+        for (key, grace) in [(&short, 60), (&long, 3600)] {
+            owner.key_rotate().key_id(&key.key_id)
+                .body(types::RotateKeyRequest { grace_seconds: Some(grace) }).send().await.unwrap();
+        }
+        server.clock.advance(Duration::seconds(61));
+        let report = mcpgate_server::service::cleanup::purge(server.state()).await.unwrap();
+        assert_eq!(report.expired_rotation_secrets, 1);
+        let row = |id: String| {
+            let db = server.state().db.clone();
+            async move { mcpgate_server::store::api_keys::find(&db, &id).await.unwrap().unwrap() }
+        };
+        let s = row(short.key_id.clone()).await;
+        assert!(s.previous_secret_hash.is_none() && s.previous_expires_at.is_none());
+        let l = row(long.key_id.clone()).await;
+        assert!(l.previous_secret_hash.is_some(), "grace still running");
+        // The old secret of the long-grace key still works; purging again finds nothing.
+        server.with_key(&long.api_key).user_me().send().await.expect("within grace");
+        let again = mcpgate_server::service::cleanup::purge(server.state()).await.unwrap();
+        assert_eq!(again.expired_rotation_secrets, 0);
+        server.stop().await;
+    }
+}

@@ -62,6 +62,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminAction {
+    /// Remove expired data now (what the server also does every `cleanup_interval_secs`).
+    Purge,
     /// Print the audit trail (every account, newest first) as JSON lines.
     Audit {
         /// Only this account's events.
@@ -166,6 +168,13 @@ async fn shutdown_signal() {
 
 async fn admin(config: Config, action: AdminAction) -> anyhow::Result<()> {
     match action {
+        AdminAction::Purge => {
+            let state = crate::server::offline_state(config).await?;
+            let report = crate::service::cleanup::purge(&state).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            state.db.close_by_ref().await?;
+            Ok(())
+        }
         AdminAction::Audit { user, limit } => {
             let state = crate::server::offline_state(config).await?;
             let mut cursor: Option<String> = None;

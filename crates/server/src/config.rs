@@ -80,6 +80,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Serve Prometheus metrics at `/metrics` (off by default).
     pub metrics_enabled: bool,
+    /// How often expired data is purged (seconds; 0: never, use `mcpgate admin purge`).
+    pub cleanup_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -104,6 +106,7 @@ impl Default for Config {
             rate_limit_ip_per_minute: 1200,
             cors_allowed_origins: Vec::new(),
             metrics_enabled: false,
+            cleanup_interval_secs: 3600,
         }
     }
 }
@@ -129,6 +132,7 @@ const KNOWN_KEYS: &[&str] = &[
     "rate_limit_ip_per_minute",
     "cors_allowed_origins",
     "metrics_enabled",
+    "cleanup_interval_secs",
 ];
 
 /// Environment variables with the `MCPGATE_` prefix that are not config keys
@@ -329,6 +333,7 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "rate_limit_registration_per_minute",
         "rate_limit_credential_per_minute",
         "rate_limit_ip_per_minute",
+        "cleanup_interval_secs",
     ];
     // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example
     if key == "cors_allowed_origins" {

@@ -141,7 +141,8 @@ async fn run(
     stop: oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
-    let flusher = tokio::spawn(flush_loop(state.clone(), flusher_stopped));
+    let flusher = tokio::spawn(flush_loop(state.clone(), flusher_stopped.clone()));
+    let cleaner = tokio::spawn(cleanup_loop(state.clone(), flusher_stopped));
     let timeout = state.config.shutdown_timeout();
     let result = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
@@ -155,6 +156,7 @@ async fn run(
     // Let a flush in progress finish; never abort one halfway.
     let _ = stop_flusher.send(true);
     let _ = flusher.await;
+    let _ = cleaner.await;
     match state.usage.flush(&state.db).await {
         Ok(n) => {
             state.metrics.usage_flush("ok");
@@ -186,6 +188,26 @@ async fn flush_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
                 state.metrics.usage_flush("error");
                 tracing::warn!(error = %e, "key usage flush failed; will retry");
             }
+        }
+    }
+}
+
+async fn cleanup_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let secs = state.config.cleanup_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    let period = std::time::Duration::from_secs(secs);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match crate::service::cleanup::purge(&state).await {
+            Ok(report) => tracing::info!(?report, "purged expired data"),
+            Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
         }
     }
 }
