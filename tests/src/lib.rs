@@ -9,7 +9,6 @@
 
 use std::{
     io::Write,
-    path::PathBuf,
     sync::{Arc, Mutex, Once, OnceLock},
 };
 
@@ -236,7 +235,8 @@ pub struct TestServer {
     pub backend: Backend,
     config: Config,
     _dir: tempfile::TempDir,
-    pg: Option<PgDatabase>,
+    /// Kept until the server is dropped: dropping it drops the database.
+    _pg: Option<PgDatabase>,
 }
 
 impl TestServer {
@@ -276,7 +276,7 @@ impl TestServer {
             backend,
             config,
             _dir: dir,
-            pg,
+            _pg: pg,
         }
     }
 
@@ -303,18 +303,6 @@ impl TestServer {
     /// The server's state (database, config) for assertions on storage.
     pub fn state(&self) -> &mcpgate_server::state::AppState {
         &self.running.as_ref().expect("running").state
-    }
-
-    /// The data dir of this server.
-    pub fn data_dir(&self) -> PathBuf {
-        self.config.data_dir.clone()
-    }
-
-    /// The name of this server's Postgres database, if any.
-    pub fn postgres_database(&self) -> Option<(String, String)> {
-        self.pg
-            .as_ref()
-            .map(|p| (p.admin_url.clone(), p.name.clone()))
     }
 
     /// A client without credentials.

@@ -308,11 +308,6 @@ impl Config {
         Ok(())
     }
 
-    /// The public URL is served over TLS.
-    pub fn is_https(&self) -> bool {
-        self.public_url.starts_with("https://")
-    }
-
     pub fn usage_flush_interval(&self) -> Duration {
         Duration::from_secs(self.usage_flush_interval_secs)
     }

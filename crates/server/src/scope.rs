@@ -104,18 +104,9 @@ impl Scopes {
         self.0.contains(&scope)
     }
 
-    /// True when every scope of `other` is in `self`.
-    pub fn is_superset(&self, other: &Scopes) -> bool {
-        self.0.is_superset(&other.0)
-    }
-
     /// The scopes of `other` that `self` lacks.
     pub fn missing_from(&self, other: &Scopes) -> Vec<Scope> {
         other.0.difference(&self.0).copied().collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -150,7 +141,6 @@ mod tests {
         let s = Scopes::parse(["keys:write", "memories:read", "keys:write"]).unwrap();
         assert_eq!(s.names(), ["memories:read", "keys:write"]);
         let read = Scopes::parse(["keys:read"]).unwrap();
-        assert!(!s.is_superset(&read));
         assert_eq!(s.missing_from(&read), [Scope::KeysRead]);
     }
 }

@@ -95,23 +95,6 @@ impl ApiError {
         ApiError::Unauthorized(Json(ErrorBody::new(code, message)), API_CHALLENGE.into())
     }
 
-    /// Status code of this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            ApiError::BadRequest(_) => 400,
-            ApiError::Unauthorized(..) => 401,
-            ApiError::Forbidden(_) => 403,
-            ApiError::NotFound(_) => 404,
-            ApiError::Conflict(_) => 409,
-            ApiError::PreconditionFailed(_) => 412,
-            ApiError::PayloadTooLarge(_) => 413,
-            ApiError::UnsupportedMediaType(_) => 415,
-            ApiError::TooManyRequests(..) => 429,
-            ApiError::Internal(_) => 500,
-            ApiError::Unavailable(_) => 503,
-        }
-    }
-
     /// As a `poem::Error`, for extractors that must fail with our body.
     pub fn into_poem(self) -> poem::Error {
         use poem::IntoResponse;

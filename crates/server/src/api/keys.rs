@@ -6,17 +6,12 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 
 use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
 use crate::{
-    scope::Scopes,
     service::keys::{self, CreatedKey, KeyInfo},
     state::AppState,
     token,
 };
 
 pub struct KeysApi;
-
-pub(super) fn scope_names(scopes: &Scopes) -> Vec<String> {
-    scopes.names()
-}
 
 /// A new key for the caller.
 #[derive(Object, serde::Deserialize)]
@@ -103,7 +98,7 @@ pub enum RevokedResponse {
 
 fn listed(k: KeyInfo) -> ApiKeyInfo {
     ApiKeyInfo {
-        scopes: scope_names(&k.scopes),
+        scopes: k.scopes.names(),
         key_id: k.id,
         name: k.name,
         prefix: k.prefix,
@@ -118,7 +113,7 @@ fn listed(k: KeyInfo) -> ApiKeyInfo {
 fn created(k: CreatedKey) -> ApiKeyCreated {
     ApiKeyCreated {
         api_key: token::reveal(&k.key),
-        scopes: scope_names(&k.info.scopes),
+        scopes: k.info.scopes.names(),
         key_id: k.info.id,
         name: k.info.name,
         prefix: k.info.prefix,

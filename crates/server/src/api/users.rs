@@ -5,7 +5,7 @@ use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use secrecy::SecretString;
 
-use super::{auth::Auth, body::JsonBody, error::ApiResult, keys::scope_names, ApiTags};
+use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
 use crate::{service::accounts, state::AppState, token};
 
 pub struct UsersApi;
@@ -103,7 +103,7 @@ impl UsersApi {
             user_id: registered.user_id.to_string(),
             key_id: key.info.id,
             api_key: token::reveal(&key.key),
-            scopes: scope_names(&key.info.scopes),
+            scopes: key.info.scopes.names(),
             message: "Account created. This API key is shown only once: store it now.".into(),
         })))
     }
@@ -125,7 +125,7 @@ impl UsersApi {
             credential: CredentialInfo {
                 kind: me.credential.kind.as_str().into(),
                 id: me.credential.id,
-                scopes: scope_names(&me.credential.scopes),
+                scopes: me.credential.scopes.names(),
             },
         })))
     }
