@@ -10,18 +10,16 @@
 //!
 //! Environment: `MCPGATE_BENCH_ROWS` (default 100000).
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use mcpgate_server::{
-    clock::SystemClock,
     config::Config,
     db,
-    master_key::MasterKey,
     scope::Scopes,
+    server,
     service::{
         auth::{Credential, CredentialKind, Principal},
         memories::{self, CreateInput, ListInput, SearchInput},
-        usage::UsageTracker,
     },
     state::AppState,
     store,
@@ -89,6 +87,23 @@ fn principal(user_id: Uuid) -> Principal {
             scopes: Scopes::all(),
         },
     }
+}
+
+/// One search with default options; returns the total number of matches.
+async fn search(state: &AppState, principal: &Principal, query: String) -> u64 {
+    memories::search(
+        state,
+        principal,
+        SearchInput {
+            query,
+            memory_types: vec![],
+            tags: vec![],
+            limit: None,
+        },
+    )
+    .await
+    .expect("search")
+    .total_results
 }
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -212,19 +227,7 @@ impl Bench {
                 "search, selective (1 match)",
                 1000,
                 |s, p, (_, query), _| async move {
-                    let r = memories::search(
-                        &s,
-                        &p,
-                        SearchInput {
-                            query,
-                            memory_types: vec![],
-                            tags: vec![],
-                            limit: None,
-                        },
-                    )
-                    .await
-                    .expect("search");
-                    assert_eq!(r.total_results, 1);
+                    assert_eq!(search(&s, &p, query).await, 1);
                 },
             )
             .await,
@@ -233,19 +236,7 @@ impl Bench {
             self.time("search, common term", 300, |s, p, _, i| {
                 let query = COMMON[i % COMMON.len()].to_owned();
                 async move {
-                    let r = memories::search(
-                        &s,
-                        &p,
-                        SearchInput {
-                            query,
-                            memory_types: vec![],
-                            tags: vec![],
-                            limit: None,
-                        },
-                    )
-                    .await
-                    .expect("search");
-                    assert!(r.total_results > 0);
+                    assert!(search(&s, &p, query).await > 0);
                 }
             })
             .await,
@@ -283,20 +274,7 @@ async fn run(name: &str, database_url: Option<String>, rows: usize) {
         database_max_connections: 8,
         ..Config::default()
     };
-    let conn = db::connect(&config).await.expect("connect");
-    db::migrate(&conn).await.expect("migrate");
-    let state = AppState {
-        db: conn,
-        config: Arc::new(config),
-        clock: Arc::new(SystemClock),
-        usage: Arc::new(UsageTracker::default()),
-        master_key: Arc::new(
-            MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "bench")
-                .expect("key"),
-        ),
-        limiter: Arc::default(),
-        metrics: Arc::default(),
-    };
+    let state = server::offline_state(config).await.expect("database");
     let mut users = Vec::new();
     for _ in 0..USERS {
         let id = Uuid::now_v7();

@@ -58,34 +58,8 @@ impl Server {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<RunningServer, StartError> {
-        let target = db::describe(&config);
-        let database = |source| StartError::Database {
-            target: target.clone(),
-            source,
-        };
-        let conn = db::connect(&config).await.map_err(database)?;
-        db::migrate(&conn).await.map_err(database)?;
-        let (master_key, source) = MasterKey::load(&config)?;
-        match source {
-            KeySource::GeneratedFile(path) => tracing::warn!(
-                path = %path.display(),
-                "generated a new master key file (mode 0600); back it up, or set \
-                 MCPGATE_ENCRYPTION_KEY or MCPGATE_ENCRYPTION_KEY_FILE in production"
-            ),
-            KeySource::ExistingFile(path) => {
-                tracing::info!(path = %path.display(), "using the master key file")
-            }
-            KeySource::Configured => tracing::info!("using the configured master key"),
-        }
-        let state = AppState {
-            db: conn,
-            config: Arc::new(config),
-            clock,
-            usage: Arc::new(UsageTracker::default()),
-            master_key: Arc::new(master_key),
-            limiter: Arc::default(),
-            metrics: Arc::default(),
-        };
+        let state = prepare(config, clock).await?;
+        let target = db::describe(&state.config);
         let addr = state.config.listen;
         let acceptor = TcpListener::bind(addr)
             .into_acceptor()
@@ -113,9 +87,9 @@ impl Server {
     }
 }
 
-/// The application state without a listener, for operator commands: connects
-/// and applies pending migrations; uses the system clock.
-pub async fn offline_state(config: Config) -> Result<AppState, StartError> {
+/// Everything a server needs before it listens: the database (connected and
+/// migrated) and the master key, assembled into the application state.
+async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
     let target = db::describe(&config);
     let database = |source| StartError::Database {
         target: target.clone(),
@@ -123,16 +97,33 @@ pub async fn offline_state(config: Config) -> Result<AppState, StartError> {
     };
     let conn = db::connect(&config).await.map_err(database)?;
     db::migrate(&conn).await.map_err(database)?;
-    let (master_key, _) = MasterKey::load(&config)?;
+    let (master_key, source) = MasterKey::load(&config)?;
+    match source {
+        KeySource::GeneratedFile(path) => tracing::warn!(
+            path = %path.display(),
+            "generated a new master key file (mode 0600); back it up, or set \
+             MCPGATE_ENCRYPTION_KEY or MCPGATE_ENCRYPTION_KEY_FILE in production"
+        ),
+        KeySource::ExistingFile(path) => {
+            tracing::info!(path = %path.display(), "using the master key file")
+        }
+        KeySource::Configured => tracing::info!("using the configured master key"),
+    }
     Ok(AppState {
         db: conn,
         config: Arc::new(config),
-        clock: Arc::new(SystemClock),
+        clock,
         usage: Arc::new(UsageTracker::default()),
         master_key: Arc::new(master_key),
         limiter: Arc::default(),
         metrics: Arc::default(),
     })
+}
+
+/// The application state without a listener, for operator commands and
+/// benchmarks: connects, applies pending migrations, uses the system clock.
+pub async fn offline_state(config: Config) -> Result<AppState, StartError> {
+    prepare(config, Arc::new(SystemClock)).await
 }
 
 async fn run(
