@@ -5,14 +5,9 @@
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use super::auth::Principal;
+use super::{auth::Principal, paging};
 use crate::{
-    entity::audit_event,
-    error::{Error, Result},
-    http::context,
-    scope::Scope,
-    state::AppState,
-    store,
+    entity::audit_event, error::Result, http::context, scope::Scope, state::AppState, store,
 };
 
 /// Event names.
@@ -67,13 +62,8 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-fn parse_cursor(cursor: &str) -> Result<i64> {
-    cursor
-        .strip_prefix("a")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Error::validation("cursor", "is not a cursor returned by this API"))
-}
+/// Cursor kind of audit listings.
+const CURSOR_KIND: &str = "a1";
 
 /// Events of the caller's account (scope `keys:read`: the trail names keys).
 pub async fn list_own(
@@ -93,16 +83,10 @@ pub async fn list(
     limit: Option<i64>,
     cursor: Option<&str>,
 ) -> Result<Page> {
-    let limit =
-        super::validate::range("limit", limit.unwrap_or(DEFAULT_LIMIT), 1, MAX_LIMIT)? as u64;
-    let before = cursor.map(parse_cursor).transpose()?;
-    let mut events = store::audit::list(&state.db, user_id, before, limit + 1).await?;
-    let next_cursor = if events.len() as u64 > limit {
-        events.truncate(limit as usize);
-        events.last().map(|e| format!("a{}", e.seq))
-    } else {
-        None
-    };
+    let limit = paging::limit(limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let before = cursor.map(|c| paging::decode(CURSOR_KIND, c)).transpose()?;
+    let events = store::audit::list(&state.db, user_id, before, limit + 1).await?;
+    let (events, next_cursor) = paging::split(events, limit, CURSOR_KIND, |e| e.seq);
     Ok(Page {
         events,
         next_cursor,

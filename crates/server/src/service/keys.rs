@@ -19,7 +19,7 @@ pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
 /// Longest grace period during which a rotated-out secret still works.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 /// Most keys a user may hold that are not revoked.
-pub const MAX_ACTIVE_KEYS: usize = 100;
+pub const MAX_ACTIVE_KEYS: u64 = 100;
 
 /// A key as listed: never the secret.
 #[derive(Debug, Clone)]
@@ -81,11 +81,7 @@ pub async fn create(
         .map(|d| validate::range("expires_in_days", d, 1, MAX_EXPIRES_IN_DAYS))
         .transpose()?
         .map(|d| now + Duration::days(d));
-    let active = store::api_keys::list_for_user(&state.db, principal.user_id)
-        .await?
-        .iter()
-        .filter(|k| k.revoked_at.is_none())
-        .count();
+    let active = store::api_keys::count_active(&state.db, principal.user_id).await?;
     if active >= MAX_ACTIVE_KEYS {
         return Err(Error::Conflict {
             code: "too_many_keys",

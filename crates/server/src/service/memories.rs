@@ -4,11 +4,10 @@
 
 use std::time::Instant;
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{auth::Principal, search_query, validate};
+use super::{auth::Principal, paging, search_query, validate};
 use crate::{
     entity::memory,
     error::{Error, Result},
@@ -25,6 +24,8 @@ pub const METADATA_MAX_BYTES: usize = 16 * 1024;
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 pub const TOP_TAGS: u64 = 10;
+/// Cursor kind of memory listings.
+const CURSOR_KIND: &str = "m1";
 
 /// The kinds of memory.
 pub const MEMORY_TYPES: [&str; 6] = [
@@ -290,27 +291,6 @@ pub struct Page {
     pub total: u64,
 }
 
-fn encode_cursor(seq: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("m1:{seq}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<i64> {
-    let invalid = || Error::validation("cursor", "is not a cursor returned by this API");
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.trim())
-        .map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    text.strip_prefix("m1:")
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n > 0)
-        .ok_or_else(invalid)
-}
-
-fn limit(value: Option<i64>) -> Result<u64> {
-    let limit = validate::range("limit", value.unwrap_or(DEFAULT_LIMIT), 1, MAX_LIMIT)?;
-    Ok(limit as u64)
-}
-
 fn filter(
     types: Vec<String>,
     tag_list: &[String],
@@ -339,8 +319,12 @@ fn filter(
 
 pub async fn list(state: &AppState, principal: &Principal, input: ListInput) -> Result<Page> {
     principal.require(Scope::MemoriesRead)?;
-    let limit = limit(input.limit)?;
-    let before_seq = input.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = paging::limit(input.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let before_seq = input
+        .cursor
+        .as_deref()
+        .map(|c| paging::decode(CURSOR_KIND, c))
+        .transpose()?;
     let filter = filter(
         input.memory_type.into_iter().collect(),
         &input.tags,
@@ -350,13 +334,7 @@ pub async fn list(state: &AppState, principal: &Principal, input: ListInput) -> 
     )?;
     let (rows, total) =
         store::memories::list(&state.db, principal.user_id, &filter, before_seq, limit + 1).await?;
-    let has_more = rows.len() as u64 > limit;
-    let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if has_more {
-        rows.last().map(|m| encode_cursor(m.seq))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = paging::split(rows, limit, CURSOR_KIND, |m| m.seq);
     Ok(Page {
         memories: rows
             .into_iter()
@@ -406,7 +384,7 @@ pub async fn search(
     if terms.is_empty() {
         return Err(Error::validation("query", "must contain at least one word"));
     }
-    let limit = limit(input.limit)?;
+    let limit = paging::limit(input.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter(input.memory_types, &input.tags, None, None, "memory_types")?;
     let (hits, total) = store::memories::search(
         &state.db,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cleanup;
 pub mod keys;
 pub mod memories;
+pub mod paging;
 pub mod rate_limit;
 pub mod search_query;
 pub mod usage;

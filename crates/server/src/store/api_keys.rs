@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -56,6 +56,15 @@ pub async fn find_owned(
     Entity::find_by_id(id.to_owned())
         .filter(Column::UserId.eq(user_id))
         .one(db)
+        .await
+}
+
+/// How many of a user's keys are not revoked.
+pub async fn count_active(db: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null())
+        .count(db)
         .await
 }
 
