@@ -67,8 +67,8 @@ impl UsageTracker {
         }
     }
 
-    /// Uses of `key_id` not yet written, so listings can show exact numbers.
-    pub fn pending(&self, key_id: &str) -> Option<Pending> {
+    /// Uses of `key_id` not yet written (read through a [`Snapshot`]).
+    fn pending(&self, key_id: &str) -> Option<Pending> {
         self.lock().get(key_id).copied()
     }
 
