@@ -97,6 +97,36 @@ pub mod types {
             Default::default()
         }
     }
+    ///One application with access to the caller's account.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuthorizationInfo {
+        pub authorized_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub client_id: ::std::string::String,
+        pub client_name: ::std::string::String,
+        ///When the application last obtained a token.
+        pub last_used_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        ///The resources its tokens are for (`<public url>/mcp`, `<public url>/api`).
+        pub resources: ::std::vec::Vec<::std::string::String>,
+        ///Every scope the application holds.
+        pub scopes: ::std::vec::Vec<::std::string::String>,
+        ///Registered by the server's operator (not self-registered).
+        pub verified: bool,
+    }
+    impl AuthorizationInfo {
+        pub fn builder() -> builder::AuthorizationInfo {
+            Default::default()
+        }
+    }
+    ///`AuthorizationList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuthorizationList {
+        pub authorizations: ::std::vec::Vec<AuthorizationInfo>,
+    }
+    impl AuthorizationList {
+        pub fn builder() -> builder::AuthorizationList {
+            Default::default()
+        }
+    }
     ///A new key for the caller.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CreateKeyRequest {
@@ -141,7 +171,7 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
     pub struct CredentialInfo {
         ///The credential's public id.
         pub id: ::std::string::String,
-        ///`api_key`.
+        ///`api_key` or `access_token`.
         pub kind: ::std::string::String,
         pub scopes: ::std::vec::Vec<::std::string::String>,
     }
@@ -322,6 +352,17 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
             value.parse()
         }
     }
+    ///The password was set.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PasswordSet {
+        pub message: ::std::string::String,
+        pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
+    }
+    impl PasswordSet {
+        pub fn builder() -> builder::PasswordSet {
+            Default::default()
+        }
+    }
     /**A new account. Every field is optional: an account can live on API keys
 alone. `email` is unique; `password` (8 characters to 72 bytes, needs
 `email`) is for the web login.*/
@@ -413,6 +454,23 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     }
     impl SearchResult {
         pub fn builder() -> builder::SearchResult {
+            Default::default()
+        }
+    }
+    ///Set or change the password of the web login.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SetPasswordRequest {
+        ///The current password; required when the account already has one.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub current_password: ::std::option::Option<::std::string::String>,
+        ///The email to log in with; only for an account that has none yet.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub email: ::std::option::Option<::std::string::String>,
+        ///The new password: 8 characters to 72 bytes.
+        pub password: ::std::string::String,
+    }
+    impl SetPasswordRequest {
+        pub fn builder() -> builder::SetPasswordRequest {
             Default::default()
         }
     }
@@ -1060,6 +1118,213 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
                 Self {
                     events: Ok(value.events),
                     next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuthorizationInfo {
+            authorized_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            client_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            client_name: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            last_used_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            resources: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            verified: ::std::result::Result<bool, ::std::string::String>,
+        }
+        impl ::std::default::Default for AuthorizationInfo {
+            fn default() -> Self {
+                Self {
+                    authorized_at: Err(
+                        "no value supplied for authorized_at".to_string(),
+                    ),
+                    client_id: Err("no value supplied for client_id".to_string()),
+                    client_name: Err("no value supplied for client_name".to_string()),
+                    last_used_at: Err("no value supplied for last_used_at".to_string()),
+                    resources: Err("no value supplied for resources".to_string()),
+                    scopes: Err("no value supplied for scopes".to_string()),
+                    verified: Err("no value supplied for verified".to_string()),
+                }
+            }
+        }
+        impl AuthorizationInfo {
+            pub fn authorized_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.authorized_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for authorized_at: {e}")
+                    });
+                self
+            }
+            pub fn client_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_id: {e}")
+                    });
+                self
+            }
+            pub fn client_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_name: {e}")
+                    });
+                self
+            }
+            pub fn last_used_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_used_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for last_used_at: {e}")
+                    });
+                self
+            }
+            pub fn resources<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.resources = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for resources: {e}")
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {e}")
+                    });
+                self
+            }
+            pub fn verified<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.verified = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for verified: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuthorizationInfo> for super::AuthorizationInfo {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuthorizationInfo,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    authorized_at: value.authorized_at?,
+                    client_id: value.client_id?,
+                    client_name: value.client_name?,
+                    last_used_at: value.last_used_at?,
+                    resources: value.resources?,
+                    scopes: value.scopes?,
+                    verified: value.verified?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuthorizationInfo> for AuthorizationInfo {
+            fn from(value: super::AuthorizationInfo) -> Self {
+                Self {
+                    authorized_at: Ok(value.authorized_at),
+                    client_id: Ok(value.client_id),
+                    client_name: Ok(value.client_name),
+                    last_used_at: Ok(value.last_used_at),
+                    resources: Ok(value.resources),
+                    scopes: Ok(value.scopes),
+                    verified: Ok(value.verified),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct AuthorizationList {
+            authorizations: ::std::result::Result<
+                ::std::vec::Vec<super::AuthorizationInfo>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for AuthorizationList {
+            fn default() -> Self {
+                Self {
+                    authorizations: Err(
+                        "no value supplied for authorizations".to_string(),
+                    ),
+                }
+            }
+        }
+        impl AuthorizationList {
+            pub fn authorizations<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AuthorizationInfo>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.authorizations = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for authorizations: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<AuthorizationList> for super::AuthorizationList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuthorizationList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    authorizations: value.authorizations?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::AuthorizationList> for AuthorizationList {
+            fn from(value: super::AuthorizationList) -> Self {
+                Self {
+                    authorizations: Ok(value.authorizations),
                 }
             }
         }
@@ -2017,6 +2282,67 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
             }
         }
         #[derive(Clone, Debug)]
+        pub struct PasswordSet {
+            message: ::std::result::Result<::std::string::String, ::std::string::String>,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for PasswordSet {
+            fn default() -> Self {
+                Self {
+                    message: Err("no value supplied for message".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl PasswordSet {
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<PasswordSet> for super::PasswordSet {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PasswordSet,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    message: value.message?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::PasswordSet> for PasswordSet {
+            fn from(value: super::PasswordSet) -> Self {
+                Self {
+                    message: Ok(value.message),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct RegisterRequest {
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -2504,6 +2830,91 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
             }
         }
         #[derive(Clone, Debug)]
+        pub struct SetPasswordRequest {
+            current_password: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            password: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for SetPasswordRequest {
+            fn default() -> Self {
+                Self {
+                    current_password: Ok(Default::default()),
+                    email: Ok(Default::default()),
+                    password: Err("no value supplied for password".to_string()),
+                }
+            }
+        }
+        impl SetPasswordRequest {
+            pub fn current_password<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_password = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_password: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for email: {e}")
+                    });
+                self
+            }
+            pub fn password<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.password = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for password: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<SetPasswordRequest> for super::SetPasswordRequest {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SetPasswordRequest,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    current_password: value.current_password?,
+                    email: value.email?,
+                    password: value.password?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::SetPasswordRequest> for SetPasswordRequest {
+            fn from(value: super::SetPasswordRequest) -> Self {
+                Self {
+                    current_password: Ok(value.current_password),
+                    email: Ok(value.email),
+                    password: Ok(value.password),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct TagCount {
             count: ::std::result::Result<i64, ::std::string::String>,
             tag: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -2814,6 +3225,21 @@ let response = client.user_register()
     pub fn user_register(&self) -> builder::UserRegister<'_> {
         builder::UserRegister::new(self)
     }
+    /**Set the password of the web login (scope `keys:write`), so a key-only
+account can sign in to approve OAuth clients. Changing an existing
+password needs `current_password`; every web session then ends
+
+Sends a `PUT` request to `/api/v1/users/me/password`
+
+```ignore
+let response = client.user_set_password()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn user_set_password(&self) -> builder::UserSetPassword<'_> {
+        builder::UserSetPassword::new(self)
+    }
     /**The caller's account and the credential used for this request
 
 Sends a `GET` request to `/api/v1/users/me`
@@ -3005,6 +3431,33 @@ let response = client.audit_list()
 ```*/
     pub fn audit_list(&self) -> builder::AuditList<'_> {
         builder::AuditList::new(self)
+    }
+    /**List the OAuth applications the caller has authorized (scope `keys:read`)
+
+Sends a `GET` request to `/api/v1/authorizations`
+
+```ignore
+let response = client.authorization_list()
+    .send()
+    .await;
+```*/
+    pub fn authorization_list(&self) -> builder::AuthorizationList<'_> {
+        builder::AuthorizationList::new(self)
+    }
+    /**Revoke an application (scope `keys:write`): every access and refresh
+token it holds for the caller stops working at once, and the next
+authorization asks for consent again. 404 when it holds nothing
+
+Sends a `DELETE` request to `/api/v1/authorizations/{client_id}`
+
+```ignore
+let response = client.authorization_revoke()
+    .client_id(client_id)
+    .send()
+    .await;
+```*/
+    pub fn authorization_revoke(&self) -> builder::AuthorizationRevoke<'_> {
+        builder::AuthorizationRevoke::new(self)
     }
 }
 /// Types for composing operation parameters.
@@ -3218,6 +3671,165 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::user_set_password`]
+
+[`Client::user_set_password`]: super::Client::user_set_password*/
+    #[derive(Debug, Clone)]
+    pub struct UserSetPassword<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::SetPasswordRequest, String>,
+    }
+    impl<'a> UserSetPassword<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::SetPasswordRequest>,
+            <V as std::convert::TryInto<
+                types::SetPasswordRequest,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `SetPasswordRequest` for body failed: {}", s)
+                });
+            self
+        }
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::SetPasswordRequest,
+            ) -> types::builder::SetPasswordRequest,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+        ///Sends a `PUT` request to `/api/v1/users/me/password`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PasswordSet>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::SetPasswordRequest::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/api/v1/users/me/password", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .put(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "user_set_password",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -5269,6 +5881,274 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::authorization_list`]
+
+[`Client::authorization_list`]: super::Client::authorization_list*/
+    #[derive(Debug, Clone)]
+    pub struct AuthorizationList<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> AuthorizationList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/api/v1/authorizations`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AuthorizationList>, Error<types::Error>> {
+            let Self { client } = self;
+            let url = format!("{}/api/v1/authorizations", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "authorization_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::authorization_revoke`]
+
+[`Client::authorization_revoke`]: super::Client::authorization_revoke*/
+    #[derive(Debug, Clone)]
+    pub struct AuthorizationRevoke<'a> {
+        client: &'a super::Client,
+        client_id: Result<::std::string::String, String>,
+    }
+    impl<'a> AuthorizationRevoke<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                client_id: Err("client_id was not initialized".to_string()),
+            }
+        }
+        pub fn client_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.client_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for client_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/api/v1/authorizations/{client_id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+            let Self { client, client_id } = self;
+            let client_id = client_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/v1/authorizations/{}", client.baseurl, encode_path(& client_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "authorization_revoke",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

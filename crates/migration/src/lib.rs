@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_users_and_api_keys;
 mod m20261122_000002_memories;
 mod m20261122_000003_audit_events;
+mod m20261122_000004_oauth;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_users_and_api_keys::Migration),
             Box::new(m20261122_000002_memories::Migration),
             Box::new(m20261122_000003_audit_events::Migration),
+            Box::new(m20261122_000004_oauth::Migration),
         ]
     }
 }

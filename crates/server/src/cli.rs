@@ -61,7 +61,43 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ClientsAction {
+    /// Register an OAuth client trusted by the operator (shown as verified on
+    /// the consent page). A confidential client's secret is printed once.
+    Create {
+        /// Display name on the consent page.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// A scope the client may request (repeat; default: every scope).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// A confidential client with a secret (default: public, PKCE only).
+        #[arg(long)]
+        confidential: bool,
+        /// Allow `client_credentials`, acting for the account with this email
+        /// (needs --confidential).
+        #[arg(long, value_name = "EMAIL")]
+        owner: Option<String>,
+    },
+    /// List registered clients as JSON lines (never their secrets).
+    List,
+    /// Delete a client; every token it holds stops working.
+    Delete {
+        /// The client_id.
+        client_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AdminAction {
+    /// Manage OAuth clients.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Remove expired data now (what the server also does every `cleanup_interval_secs`).
     Purge,
     /// Print the audit trail (every account, newest first) as JSON lines.
@@ -166,8 +202,79 @@ async fn shutdown_signal() {
     }
 }
 
+async fn clients(config: Config, action: ClientsAction) -> anyhow::Result<()> {
+    use crate::service::oauth::clients;
+    let state = crate::server::offline_state(config).await?;
+    let result = async {
+        match action {
+            ClientsAction::Create {
+                name,
+                redirect_uris,
+                scopes,
+                confidential,
+                owner,
+            } => {
+                if owner.is_some() && !confidential {
+                    anyhow::bail!("--owner (client_credentials) needs --confidential");
+                }
+                let reg = clients::create_operator_client(
+                    &state,
+                    clients::OperatorClient {
+                        name,
+                        client_credentials: owner.is_some(),
+                        owner_email: owner,
+                        redirect_uris,
+                        scopes: (!scopes.is_empty()).then(|| scopes.join(" ")),
+                        confidential,
+                    },
+                )
+                .await?;
+                let c = &reg.client;
+                println!("client_id:     {}", c.id);
+                if let Some(secret) = &reg.secret {
+                    println!("client_secret: {}", clients::reveal(secret));
+                    println!("(the secret is shown only now: store it)");
+                }
+                println!("grant_types:   {}", c.grant_types.join(" "));
+                println!("scopes:        {}", c.scopes.to_space_separated());
+                Ok(())
+            }
+            ClientsAction::List => {
+                for c in clients::list(&state).await? {
+                    let line = serde_json::json!({
+                        "client_id": c.id,
+                        "name": c.name,
+                        "kind": c.kind.as_str(),
+                        "confidential": c.is_confidential(),
+                        "redirect_uris": c.redirect_uris,
+                        "grant_types": c.grant_types,
+                        "scopes": c.scopes.names(),
+                        "owner_user_id": c.owner_user_id,
+                        "created_at": c.created_at,
+                        "last_used_at": c.last_used_at,
+                    });
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            ClientsAction::Delete { client_id } => {
+                if clients::delete(&state, &client_id).await? {
+                    println!("deleted {client_id}");
+                    Ok(())
+                } else {
+                    anyhow::bail!("no client {client_id}")
+                }
+            }
+        }
+    }
+    .await;
+    state.db.close_by_ref().await?;
+    result
+}
+
 async fn admin(config: Config, action: AdminAction) -> anyhow::Result<()> {
     match action {
+        AdminAction::Clients { action } => clients(config, action).await,
         AdminAction::Purge => {
             let state = crate::server::offline_state(config).await?;
             let report = crate::service::cleanup::purge(&state).await?;

@@ -82,6 +82,32 @@ pub struct Config {
     pub metrics_enabled: bool,
     /// How often expired data is purged (seconds; 0: never, use `mcpgate admin purge`).
     pub cleanup_interval_secs: u64,
+    /// Who may register OAuth clients at `POST /oauth/register`: `open` (default) or `closed`.
+    pub oauth_client_registration: RegistrationPolicy,
+    /// Dynamically registered clients never used within this time are deleted (seconds).
+    pub oauth_unused_client_ttl_secs: u64,
+    /// Lifetime of OAuth access tokens (seconds).
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of OAuth refresh tokens (seconds).
+    pub refresh_token_ttl_secs: u64,
+    /// Lifetime of authorization codes (seconds).
+    pub authorization_code_ttl_secs: u64,
+    /// A retry of the just-rotated refresh token within this time gets the same new pair (seconds).
+    pub refresh_reuse_grace_secs: u64,
+    /// Lifetime of a web-login session (seconds).
+    pub session_ttl_secs: u64,
+    /// Accept `http://` client ID metadata documents (development only).
+    pub client_metadata_allow_http: bool,
+    /// Fetch client ID metadata documents from loopback and private addresses (development only).
+    pub client_metadata_allow_private_addresses: bool,
+    /// Time limit for fetching a client ID metadata document (milliseconds).
+    pub client_metadata_timeout_ms: u64,
+    /// Size limit of a client ID metadata document (bytes).
+    pub client_metadata_max_bytes: usize,
+    /// Login attempts per client IP and per email per minute (0: unlimited).
+    pub rate_limit_login_per_minute: u32,
+    /// Token-endpoint requests per client IP per minute (0: unlimited).
+    pub rate_limit_token_per_minute: u32,
 }
 
 impl Default for Config {
@@ -107,6 +133,19 @@ impl Default for Config {
             cors_allowed_origins: Vec::new(),
             metrics_enabled: false,
             cleanup_interval_secs: 3600,
+            oauth_client_registration: RegistrationPolicy::Open,
+            oauth_unused_client_ttl_secs: 86_400,
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 86_400,
+            authorization_code_ttl_secs: 600,
+            refresh_reuse_grace_secs: 2,
+            session_ttl_secs: 86_400,
+            client_metadata_allow_http: false,
+            client_metadata_allow_private_addresses: false,
+            client_metadata_timeout_ms: 5000,
+            client_metadata_max_bytes: 5 * 1024,
+            rate_limit_login_per_minute: 10,
+            rate_limit_token_per_minute: 60,
         }
     }
 }
@@ -133,6 +172,19 @@ const KNOWN_KEYS: &[&str] = &[
     "cors_allowed_origins",
     "metrics_enabled",
     "cleanup_interval_secs",
+    "oauth_client_registration",
+    "oauth_unused_client_ttl_secs",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_secs",
+    "authorization_code_ttl_secs",
+    "refresh_reuse_grace_secs",
+    "session_ttl_secs",
+    "client_metadata_allow_http",
+    "client_metadata_allow_private_addresses",
+    "client_metadata_timeout_ms",
+    "client_metadata_max_bytes",
+    "rate_limit_login_per_minute",
+    "rate_limit_token_per_minute",
 ];
 
 /// Environment variables with the `MCPGATE_` prefix that are not config keys
@@ -277,6 +329,28 @@ impl Config {
                 "usage_flush_interval_secs must be between 1 and 10".into(),
             ));
         }
+        for (name, value) in [
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+            ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+            (
+                "authorization_code_ttl_secs",
+                self.authorization_code_ttl_secs,
+            ),
+            ("session_ttl_secs", self.session_ttl_secs),
+            (
+                "client_metadata_timeout_ms",
+                self.client_metadata_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        if self.refresh_reuse_grace_secs > 60 {
+            return Err(ConfigError::Invalid(
+                "refresh_reuse_grace_secs must be at most 60".into(),
+            ));
+        }
         if self.database_max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "database_max_connections must be at least 1".into(),
@@ -312,6 +386,11 @@ impl Config {
         Duration::from_secs(self.usage_flush_interval_secs)
     }
 
+    /// True when the public URL is https: cookies are then `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
@@ -329,6 +408,16 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "rate_limit_credential_per_minute",
         "rate_limit_ip_per_minute",
         "cleanup_interval_secs",
+        "oauth_unused_client_ttl_secs",
+        "access_token_ttl_secs",
+        "refresh_token_ttl_secs",
+        "authorization_code_ttl_secs",
+        "refresh_reuse_grace_secs",
+        "session_ttl_secs",
+        "client_metadata_timeout_ms",
+        "client_metadata_max_bytes",
+        "rate_limit_login_per_minute",
+        "rate_limit_token_per_minute",
     ];
     // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example
     if key == "cors_allowed_origins" {
@@ -340,7 +429,12 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
             .collect::<Vec<_>>()
             .into();
     }
-    if key == "metrics_enabled" {
+    if matches!(
+        key,
+        "metrics_enabled"
+            | "client_metadata_allow_http"
+            | "client_metadata_allow_private_addresses"
+    ) {
         match value.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => return true.into(),
             "false" | "0" | "no" | "off" | "" => return false.into(),

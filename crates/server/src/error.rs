@@ -19,6 +19,8 @@ pub enum CredentialProblem {
     Unknown,
     Revoked,
     Expired,
+    /// An access token issued for another resource (RFC 8707 audience).
+    WrongAudience,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,9 @@ pub enum Error {
     /// Credentials were sent but are not valid.
     #[error("invalid credentials: {0:?}")]
     InvalidCredentials(CredentialProblem),
+    /// An OAuth access token was sent but is not valid here.
+    #[error("invalid access token: {0:?}")]
+    InvalidAccessToken(CredentialProblem),
     /// Valid credentials without the scopes the operation needs.
     #[error("insufficient scope: requires {}", .required.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))]
     InsufficientScope { required: Vec<Scope> },

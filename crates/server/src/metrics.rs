@@ -38,6 +38,8 @@ struct Inner {
     auth: BTreeMap<(&'static str, &'static str), u64>,
     rate_limited: BTreeMap<&'static str, u64>,
     usage_flushes: BTreeMap<&'static str, u64>,
+    tokens: BTreeMap<(&'static str, &'static str), u64>,
+    logins: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +77,17 @@ impl Metrics {
     /// One usage flush, `ok` or `error`.
     pub fn usage_flush(&self, outcome: &'static str) {
         *self.lock().usage_flushes.entry(outcome).or_default() += 1;
+    }
+
+    /// One token-endpoint request: grant type and outcome (`ok` or the
+    /// OAuth error code, a fixed set).
+    pub fn token(&self, grant: &'static str, outcome: &'static str) {
+        *self.lock().tokens.entry((grant, outcome)).or_default() += 1;
+    }
+
+    /// One web login attempt, `ok` or `failed`.
+    pub fn login(&self, outcome: &'static str) {
+        *self.lock().logins.entry(outcome).or_default() += 1;
     }
 
     /// The Prometheus text exposition, with the pool numbers given.
@@ -149,6 +162,25 @@ impl Metrics {
                 out,
                 "mcpgate_usage_flushes_total{{outcome=\"{outcome}\"}} {n}"
             );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mcpgate_oauth_token_requests_total Token-endpoint requests by grant type and outcome."
+        );
+        let _ = writeln!(out, "# TYPE mcpgate_oauth_token_requests_total counter");
+        for ((grant, outcome), n) in &m.tokens {
+            let _ = writeln!(
+                out,
+                "mcpgate_oauth_token_requests_total{{grant_type=\"{grant}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mcpgate_logins_total Web login attempts by outcome."
+        );
+        let _ = writeln!(out, "# TYPE mcpgate_logins_total counter");
+        for (outcome, n) in &m.logins {
+            let _ = writeln!(out, "mcpgate_logins_total{{outcome=\"{outcome}\"}} {n}");
         }
         if let Some((size, idle)) = pool {
             let _ = writeln!(

@@ -40,6 +40,28 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// What the scope allows, as shown on the consent page.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::MemoriesRead => "read and search your memories",
+            Scope::MemoriesWrite => "create, change and delete your memories",
+            Scope::ConnectionsRead => "see which third-party accounts you connected",
+            Scope::ConnectionsWrite => "connect and disconnect third-party accounts",
+            Scope::ConnectionsToken => "obtain access tokens for your connected accounts",
+            Scope::KeysRead => "see your API keys, authorized apps and security events",
+            Scope::KeysWrite => "create, rotate and revoke your API keys and authorizations",
+        }
+    }
+}
+
+impl Scopes {
+    /// Iterate in canonical order.
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

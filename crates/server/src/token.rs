@@ -73,7 +73,53 @@ pub fn generate_api_key() -> NewApiKey {
 
 /// Generate a new secret for an existing public id (rotation).
 pub fn generate_api_key_with_id(id: String) -> NewApiKey {
-    let body = format!("{API_KEY_PREFIX}{id}_{}", random_base62(SECRET_LEN));
+    generate_with(Kind::ApiKey, id, &random_base62(SECRET_LEN))
+}
+
+/// The kinds of secret mcpgate issues; each has its own prefix and the same
+/// `<prefix><16-char id>_<43-char secret><6-char checksum>` shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `mcpg_`: an API key.
+    ApiKey,
+    /// `mcpg_at_`: an OAuth access token.
+    AccessToken,
+    /// `mcpg_rt_`: an OAuth refresh token.
+    RefreshToken,
+    /// `mcpg_ac_`: an OAuth authorization code.
+    AuthorizationCode,
+    /// `mcpg_cs_`: an OAuth client secret.
+    ClientSecret,
+    /// `mcpg_ws_`: a web-login session (the cookie value).
+    WebSession,
+}
+
+impl Kind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::ApiKey => API_KEY_PREFIX,
+            Kind::AccessToken => "mcpg_at_",
+            Kind::RefreshToken => "mcpg_rt_",
+            Kind::AuthorizationCode => "mcpg_ac_",
+            Kind::ClientSecret => "mcpg_cs_",
+            Kind::WebSession => "mcpg_ws_",
+        }
+    }
+
+    /// Total length of a secret of this kind.
+    pub fn total_len(self) -> usize {
+        self.prefix().len() + ID_LEN + 1 + SECRET_LEN + CHECKSUM_LEN
+    }
+}
+
+/// Generate a secret of `kind` with a new public id.
+pub fn generate(kind: Kind) -> NewApiKey {
+    generate_with(kind, random_base62(ID_LEN), &random_base62(SECRET_LEN))
+}
+
+/// Build a secret of `kind` from a given id and secret part.
+pub fn generate_with(kind: Kind, id: String, secret: &str) -> NewApiKey {
+    let body = format!("{}{id}_{secret}", kind.prefix());
     let key = format!("{body}{}", checksum(&body));
     let hash = hash_secret(&key);
     NewApiKey {
@@ -81,6 +127,26 @@ pub fn generate_api_key_with_id(id: String) -> NewApiKey {
         key: SecretString::from(key),
         hash,
     }
+}
+
+/// Map 32 pseudo-random bytes to `len` base62 characters (for secrets derived
+/// from a keyed hash rather than drawn from the CSPRNG).
+pub fn base62_from_bytes(bytes: &[u8], len: usize) -> String {
+    // Rejection-free: each character consumes a fresh 16-bit window of a
+    // repeated SHA-256 stream, so the bias is below 2^-10 per character.
+    let mut out = String::with_capacity(len);
+    let mut block: [u8; 32] = Sha256::digest(bytes).into();
+    let mut i = 0;
+    while out.len() < len {
+        if i + 2 > block.len() {
+            block = Sha256::digest(block).into();
+            i = 0;
+        }
+        let n = u16::from_be_bytes([block[i], block[i + 1]]) as usize;
+        out.push(BASE62[n % 62] as char);
+        i += 2;
+    }
+    out
 }
 
 /// Why a presented key was refused before any lookup.
@@ -95,8 +161,28 @@ pub enum Malformed {
 /// Check a presented key's shape and checksum; return its public id.
 /// Costs no database query.
 pub fn parse_api_key(raw: &str) -> Result<&str, Malformed> {
-    let rest = raw.strip_prefix(API_KEY_PREFIX).ok_or(Malformed::Prefix)?;
-    if raw.len() != API_KEY_LEN {
+    parse(Kind::ApiKey, raw)
+}
+
+/// Which kind of secret `raw` claims to be, by its prefix.
+pub fn kind_of(raw: &str) -> Option<Kind> {
+    [
+        Kind::AccessToken,
+        Kind::RefreshToken,
+        Kind::AuthorizationCode,
+        Kind::ClientSecret,
+        Kind::WebSession,
+    ]
+    .into_iter()
+    .find(|k| raw.starts_with(k.prefix()))
+    .or_else(|| raw.starts_with(API_KEY_PREFIX).then_some(Kind::ApiKey))
+}
+
+/// Check a presented secret of `kind`: shape and checksum; return its public
+/// id. Costs no database query.
+pub fn parse(kind: Kind, raw: &str) -> Result<&str, Malformed> {
+    let rest = raw.strip_prefix(kind.prefix()).ok_or(Malformed::Prefix)?;
+    if raw.len() != kind.total_len() {
         return Err(Malformed::Length);
     }
     if !raw.is_ascii() {
@@ -107,7 +193,7 @@ pub fn parse_api_key(raw: &str) -> Result<&str, Malformed> {
     if !is_base62(id) || !is_base62(secret_and_sum) {
         return Err(Malformed::Charset);
     }
-    let (body, sum) = raw.split_at(API_KEY_LEN - CHECKSUM_LEN);
+    let (body, sum) = raw.split_at(kind.total_len() - CHECKSUM_LEN);
     if checksum(body).as_bytes().ct_eq(sum.as_bytes()).into() {
         Ok(id)
     } else {
@@ -186,6 +272,39 @@ mod tests {
         let odd = format!("mcpg_a{}", "é".repeat(32));
         assert_eq!(odd.len(), 70);
         assert!(parse_api_key(&odd).is_err());
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_kinds_do_not_mix() {
+        for kind in [
+            Kind::ApiKey,
+            Kind::AccessToken,
+            Kind::RefreshToken,
+            Kind::AuthorizationCode,
+            Kind::ClientSecret,
+            Kind::WebSession,
+        ] {
+            let new = generate(kind);
+            let raw = new.key.expose_secret();
+            assert_eq!(raw.len(), kind.total_len());
+            assert_eq!(kind_of(raw), Some(kind));
+            assert_eq!(parse(kind, raw), Ok(new.id.as_str()));
+            let other = if kind == Kind::AccessToken {
+                Kind::RefreshToken
+            } else {
+                Kind::AccessToken
+            };
+            assert!(parse(other, raw).is_err());
+        }
+    }
+
+    #[test]
+    fn derived_secrets_are_deterministic_base62() {
+        let a = base62_from_bytes(b"seed", SECRET_LEN);
+        assert_eq!(a, base62_from_bytes(b"seed", SECRET_LEN));
+        assert_ne!(a, base62_from_bytes(b"seed2", SECRET_LEN));
+        assert_eq!(a.len(), SECRET_LEN);
+        assert!(is_base62(&a));
     }
 
     #[test]

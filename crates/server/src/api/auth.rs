@@ -18,9 +18,11 @@ use crate::{
     http::context::{Caller, RequestContext},
     service::{
         auth::{self, Principal},
+        oauth::{self, Resource},
         rate_limit::{self, LimitKind},
     },
     state::AppState,
+    token,
 };
 
 /// An API key in the `X-API-Key` header.
@@ -34,7 +36,8 @@ use crate::{
 )]
 struct ApiKeyScheme(ApiKey);
 
-/// An API key as `Authorization: Bearer <key>`.
+/// An API key or an OAuth access token (audience `<public url>/api`) as
+/// `Authorization: Bearer <credential>`.
 #[allow(dead_code)]
 #[derive(SecurityScheme)]
 #[oai(rename = "Bearer", ty = "bearer")]
@@ -84,12 +87,13 @@ fn outcome(result: &Result<Principal, Error>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(Error::MissingCredentials) => "missing",
-        Err(Error::InvalidCredentials(p)) => match p {
+        Err(Error::InvalidCredentials(p) | Error::InvalidAccessToken(p)) => match p {
             CredentialProblem::Malformed => "malformed",
             CredentialProblem::UnsupportedScheme => "unsupported_scheme",
             CredentialProblem::Unknown => "unknown",
             CredentialProblem::Revoked => "revoked",
             CredentialProblem::Expired => "expired",
+            CredentialProblem::WrongAudience => "wrong_audience",
         },
         Err(_) => "error",
     }
@@ -120,8 +124,17 @@ impl<'a> ApiExtractor<'a> for Auth {
         })?;
         let principal = async {
             let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
-            let principal = auth::authenticate_api_key(state, &presented).await;
-            state.metrics.auth("api_key", outcome(&principal));
+            let (kind, principal) = if token::kind_of(&presented) == Some(token::Kind::AccessToken)
+            {
+                let p = oauth::authenticate_access_token(state, &presented, Resource::Api).await;
+                ("access_token", p)
+            } else {
+                (
+                    "api_key",
+                    auth::authenticate_api_key(state, &presented).await,
+                )
+            };
+            state.metrics.auth(kind, outcome(&principal));
             let principal = principal?;
             rate_limit::enforce(
                 state,

@@ -110,7 +110,7 @@ impl From<Error> for ApiError {
             )),
             Error::MissingCredentials => ApiError::unauthorized(
                 "missing_credentials",
-                "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+                "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`, or an OAuth access token as `Authorization: Bearer <token>`.",
             ),
             Error::InvalidCredentials(problem) => {
                 let (code, message) = match problem {
@@ -125,8 +125,27 @@ impl From<Error> for ApiError {
                     CredentialProblem::Unknown => ("invalid_api_key", "The API key is not valid."),
                     CredentialProblem::Revoked => ("api_key_revoked", "The API key has been revoked."),
                     CredentialProblem::Expired => ("api_key_expired", "The API key has expired."),
+                    CredentialProblem::WrongAudience => ("invalid_api_key", "The API key is not valid."),
                 };
                 ApiError::unauthorized(code, message)
+            }
+            Error::InvalidAccessToken(problem) => {
+                let (code, message) = match problem {
+                    CredentialProblem::Revoked => ("token_revoked", "The access token has been revoked."),
+                    CredentialProblem::Expired => (
+                        "token_expired",
+                        "The access token has expired: refresh it at the token endpoint.",
+                    ),
+                    CredentialProblem::WrongAudience => (
+                        "invalid_audience",
+                        "The access token was issued for another resource (RFC 8707); request one for this resource.",
+                    ),
+                    _ => ("invalid_token", "The access token is not valid."),
+                };
+                ApiError::Unauthorized(
+                    Json(ErrorBody::new(code, message)),
+                    format!("{API_CHALLENGE}, error=\"invalid_token\""),
+                )
             }
             Error::InsufficientScope { required } => {
                 let names: Vec<_> = required.iter().map(|s| s.as_str()).collect();

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+mod authorizations;
 pub mod body;
 pub mod docs;
 pub mod error;
@@ -28,6 +29,8 @@ pub enum ApiTags {
     Memory,
     /// The caller's security events.
     Audit,
+    /// OAuth applications the caller has authorized.
+    Authorizations,
 }
 
 /// All API groups.
@@ -37,6 +40,7 @@ pub type Api = (
     keys::KeysApi,
     memory::MemoryApi,
     audit::AuditApi,
+    authorizations::AuthorizationsApi,
 );
 
 /// The OpenAPI service. Built without a database, so the spec can be written
@@ -49,6 +53,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             keys::KeysApi,
             memory::MemoryApi,
             audit::AuditApi,
+            authorizations::AuthorizationsApi,
         ),
         "mcpgate",
         env!("CARGO_PKG_VERSION"),

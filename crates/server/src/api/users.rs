@@ -6,7 +6,11 @@ use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use secrecy::SecretString;
 
 use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
-use crate::{service::accounts, state::AppState, token};
+use crate::{
+    service::{accounts, sessions},
+    state::AppState,
+    token,
+};
 
 pub struct UsersApi;
 
@@ -45,7 +49,7 @@ pub enum RegisterResponse {
 /// The credential a request was made with (never its secret).
 #[derive(Object)]
 pub struct CredentialInfo {
-    /// `api_key`.
+    /// `api_key` or `access_token`.
     pub kind: String,
     /// The credential's public id.
     pub id: String,
@@ -67,6 +71,32 @@ pub enum MeResponse {
     /// The caller's account and credential.
     #[oai(status = 200)]
     Ok(Json<Me>),
+}
+
+/// Set or change the password of the web login.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPasswordRequest {
+    /// The new password: 8 characters to 72 bytes.
+    pub password: String,
+    /// The current password; required when the account already has one.
+    pub current_password: Option<String>,
+    /// The email to log in with; only for an account that has none yet.
+    pub email: Option<String>,
+}
+
+/// The password was set.
+#[derive(Object)]
+pub struct PasswordSet {
+    pub updated_at: DateTime<Utc>,
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+pub enum PasswordResponse {
+    /// Password set; every web session of the account was ended.
+    #[oai(status = 200)]
+    Ok(Json<PasswordSet>),
 }
 
 #[OpenApi(prefix_path = "/api/v1/users")]
@@ -105,6 +135,36 @@ impl UsersApi {
             api_key: token::reveal(&key.key),
             scopes: key.info.scopes.names(),
             message: "Account created. This API key is shown only once: store it now.".into(),
+        })))
+    }
+
+    /// Set the password of the web login (scope `keys:write`), so a key-only
+    /// account can sign in to approve OAuth clients. Changing an existing
+    /// password needs `current_password`; every web session then ends.
+    #[oai(
+        path = "/me/password",
+        method = "put",
+        operation_id = "user_set_password",
+        tag = "ApiTags::Users"
+    )]
+    async fn set_password(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        body: JsonBody<SetPasswordRequest>,
+    ) -> ApiResult<PasswordResponse> {
+        let req = body.0;
+        let updated_at = sessions::set_password(
+            &state,
+            &auth.0,
+            req.email,
+            req.current_password.map(SecretString::from),
+            SecretString::from(req.password),
+        )
+        .await?;
+        Ok(PasswordResponse::Ok(Json(PasswordSet {
+            updated_at,
+            message: "Password set. Sign in at /login.".into(),
         })))
     }
 

@@ -30,7 +30,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Build the whole application around `state`.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let cors = cors(&state.config.cors_allowed_origins);
-    let mut routes = api::docs::routes(Route::new());
+    let mut routes = crate::web::routes(api::docs::routes(Route::new()));
     if state.config.metrics_enabled {
         routes = routes.at("/metrics", metrics);
     }
@@ -125,6 +125,26 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
     // API responses can carry secrets (a new key is shown once): never cache them.
     if path.starts_with("/api/") && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    // RFC 9728 §5.1: a 401 from the API names where to discover how to get a token.
+    if let (Some(state), true) = (state.as_ref(), resp.status() == StatusCode::UNAUTHORIZED) {
+        if path.starts_with("/api/") {
+            let challenge = resp
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.starts_with("Bearer"))
+                .map(str::to_owned);
+            if let Some(challenge) = challenge {
+                let with_metadata = format!(
+                    "{challenge}, resource_metadata=\"{}/.well-known/oauth-protected-resource/api\"",
+                    state.config.public_url
+                );
+                if let Ok(v) = HeaderValue::from_str(&with_metadata) {
+                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+        }
     }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();

@@ -117,7 +117,7 @@ fn email_taken() -> Error {
     }
 }
 
-async fn hash_password(password: SecretString) -> Result<String> {
+pub(crate) async fn hash_password(password: SecretString) -> Result<String> {
     let len = password.expose_secret().len();
     let chars = password.expose_secret().chars().count();
     if chars < PASSWORD_MIN_CHARS {

@@ -16,6 +16,13 @@ pub mod action {
     pub const KEY_CREATED: &str = "key.created";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const KEY_REVOKED: &str = "key.revoked";
+    pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
+    pub const LOGIN_FAILED: &str = "login.failed";
+    pub const LOGOUT: &str = "logout";
+    pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    pub const OAUTH_CONSENT_GRANTED: &str = "oauth.consent_granted";
+    pub const OAUTH_FAMILY_REVOKED: &str = "oauth.token_family_revoked";
+    pub const OAUTH_AUTHORIZATION_REVOKED: &str = "oauth.authorization_revoked";
 }
 
 /// One event to record.

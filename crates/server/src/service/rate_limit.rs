@@ -24,6 +24,8 @@ pub enum LimitKind {
     Registration,
     Credential,
     ClientIp,
+    Login,
+    Token,
 }
 
 impl LimitKind {
@@ -33,6 +35,8 @@ impl LimitKind {
             LimitKind::Registration => "registration",
             LimitKind::Credential => "credential",
             LimitKind::ClientIp => "client_ip",
+            LimitKind::Login => "login",
+            LimitKind::Token => "token",
         }
     }
 
@@ -41,6 +45,8 @@ impl LimitKind {
             LimitKind::Registration => "registration",
             LimitKind::Credential => "credential",
             LimitKind::ClientIp => "client IP",
+            LimitKind::Login => "login",
+            LimitKind::Token => "token endpoint",
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod api_keys;
 pub mod audit;
 pub mod memories;
+pub mod oauth;
+pub mod sessions;
 pub mod users;
 
 use sea_orm::{DbErr, SqlErr};

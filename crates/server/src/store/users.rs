@@ -33,3 +33,34 @@ pub async fn find(
 ) -> Result<Option<user::Model>, sea_orm::DbErr> {
     user::Entity::find_by_id(id).one(db).await
 }
+
+/// The account with this (lower-cased) email.
+pub async fn find_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+/// Set the password hash (and the email, when given).
+pub async fn set_password(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    email: Option<String>,
+    password_hash: String,
+) -> Result<(), sea_orm::DbErr> {
+    let mut model = user::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(id),
+        password_hash: Set(Some(password_hash)),
+        ..Default::default()
+    };
+    if let Some(email) = email {
+        model.email = Set(Some(email));
+    }
+    user::Entity::update(model).exec(db).await?;
+    Ok(())
+}

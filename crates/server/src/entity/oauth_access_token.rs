@@ -1,0 +1,24 @@
+//! `oauth_access_tokens` (schema in mcpgate-migration `m20261122_000004_oauth`).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "oauth_access_tokens")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub secret_hash: Vec<u8>,
+    pub grant_id: Uuid,
+    pub user_id: Uuid,
+    pub client_id: String,
+    pub scopes: String,
+    pub resources: String,
+    pub created_at: DateTimeUtc,
+    pub expires_at: DateTimeUtc,
+    pub revoked_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

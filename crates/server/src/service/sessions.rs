@@ -1,0 +1,303 @@
+//! Web login: email and password (bcrypt), sessions in the database, and the
+//! CSRF tokens of every form.
+//!
+//! The session cookie holds a `mcpg_ws_` secret; the database holds its
+//! SHA-256 under the public id, so a page view costs one primary-key read.
+//! CSRF tokens follow the signed double-submit pattern: a random
+//! `mcpgate_csrf` cookie, and in each form the HMAC of that cookie under a
+//! key derived from the master key. A cross-site page can neither read the
+//! cookie nor compute the HMAC.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    audit,
+    auth::Principal,
+    rate_limit::{self, LimitKind},
+    validate,
+};
+use crate::{
+    entity::web_session,
+    error::{Error, Result},
+    http::context,
+    scope::Scope,
+    state::AppState,
+    store,
+    token::{self, Kind},
+};
+
+/// A valid bcrypt hash (cost 12) of a random string, verified against when
+/// the email is unknown so both paths cost the same.
+const DUMMY_HASH: &str = "$2b$12$C6UzMDM.H6dfI/f/IKxGhuPz1JXbZ0ZmzkF6O0W9FrZrRuAmeC5Zy";
+
+/// A live session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: Uuid,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Why a login failed. The page says the same for an unknown email and a
+/// wrong password.
+#[derive(Debug)]
+pub enum LoginError {
+    InvalidCredentials,
+    Other(Error),
+}
+
+impl From<Error> for LoginError {
+    fn from(e: Error) -> Self {
+        LoginError::Other(e)
+    }
+}
+
+impl From<sea_orm::DbErr> for LoginError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        LoginError::Other(e.into())
+    }
+}
+
+async fn verify_password(password: SecretString, hash: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        bcrypt::verify(password.expose_secret(), &hash).unwrap_or(false)
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("password check task: {e}")))
+}
+
+/// Check an email and password; on success open a session and return the
+/// cookie value.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: SecretString,
+) -> std::result::Result<(SecretString, Session), LoginError> {
+    let email = email.trim().to_lowercase();
+    let origin = context::origin();
+    if let Some(ip) = &origin.ip {
+        rate_limit::enforce(
+            state,
+            LimitKind::Login,
+            ip,
+            state.config.rate_limit_login_per_minute,
+        )?;
+    }
+    if email.is_empty() || email.len() > 254 || password.expose_secret().len() > 1024 {
+        return Err(LoginError::InvalidCredentials);
+    }
+    // Per account too, so a distributed guesser is slowed as well.
+    rate_limit::enforce(
+        state,
+        LimitKind::Login,
+        &format!("email:{email}"),
+        state.config.rate_limit_login_per_minute,
+    )?;
+    let user = store::users::find_by_email(&state.db, &email).await?;
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_owned());
+    let ok = verify_password(password, hash).await?
+        && user.as_ref().is_some_and(|u| u.password_hash.is_some());
+    let now = state.clock.now();
+    let Some(user) = user.filter(|_| ok) else {
+        if let Some(u) = store::users::find_by_email(&state.db, &email).await? {
+            audit::record(
+                &state.db,
+                now,
+                audit::Event {
+                    user_id: u.id,
+                    action: audit::action::LOGIN_FAILED,
+                    credential_id: None,
+                    target: None,
+                    details: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        state.metrics.login("failed");
+        return Err(LoginError::InvalidCredentials);
+    };
+    let new = token::generate(Kind::WebSession);
+    let txn = crate::db::begin_write(&state.db).await?;
+    store::sessions::insert(
+        &txn,
+        web_session::Model {
+            id: new.id.clone(),
+            secret_hash: new.hash.to_vec(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + chrono::Duration::seconds(state.config.session_ttl_secs as i64),
+            ip: origin.ip.clone(),
+            user_agent: origin.user_agent.clone(),
+        },
+    )
+    .await?;
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: user.id,
+            action: audit::action::LOGIN_SUCCEEDED,
+            credential_id: Some(&new.id),
+            target: None,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    state.metrics.login("ok");
+    Ok((
+        new.key,
+        Session {
+            id: new.id,
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+        },
+    ))
+}
+
+/// The session a cookie value names, if it is live.
+pub async fn current(state: &AppState, cookie: &str) -> Result<Option<Session>> {
+    let Ok(id) = token::parse(Kind::WebSession, cookie) else {
+        return Ok(None);
+    };
+    let Some(row) = store::sessions::find(&state.db, id).await? else {
+        return Ok(None);
+    };
+    if !token::hashes_match(&token::hash_secret(cookie), &row.secret_hash)
+        || row.expires_at <= state.clock.now()
+    {
+        return Ok(None);
+    }
+    let Some(user) = store::users::find(&state.db, row.user_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Session {
+        id: row.id,
+        user_id: user.id,
+        email: user.email,
+        name: user.name,
+    }))
+}
+
+/// End a session.
+pub async fn logout(state: &AppState, session: &Session) -> Result<()> {
+    let now = state.clock.now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    store::sessions::delete(&txn, &session.id).await?;
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: session.user_id,
+            action: audit::action::LOGOUT,
+            credential_id: Some(&session.id),
+            target: None,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A fresh value for the CSRF cookie.
+pub fn new_csrf_cookie() -> String {
+    token::random_base62(32)
+}
+
+/// The form token that goes with a CSRF cookie value.
+pub fn csrf_token(state: &AppState, cookie: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let key = state.master_key.derive("mcpgate csrf v1");
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_slice())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(cookie.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// True when a form's token matches the request's CSRF cookie.
+pub fn csrf_valid(state: &AppState, cookie: Option<&str>, form_token: Option<&str>) -> bool {
+    match (cookie, form_token) {
+        (Some(c), Some(t)) if c.len() >= 32 => {
+            token::hashes_match(csrf_token(state, c).as_bytes(), t.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+/// `PUT /api/v1/users/me/password`: set or change the web-login password.
+/// Changing one needs the current password; every web session ends.
+pub async fn set_password(
+    state: &AppState,
+    principal: &Principal,
+    email: Option<String>,
+    current: Option<SecretString>,
+    new: SecretString,
+) -> Result<DateTime<Utc>> {
+    principal.require(Scope::KeysWrite)?;
+    let user = store::users::find(&state.db, principal.user_id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    let new_email = match (&user.email, email) {
+        (Some(_), Some(_)) => {
+            return Err(Error::validation(
+                "email",
+                "this account already has an email; send only the password",
+            ))
+        }
+        (None, None) => {
+            return Err(Error::validation(
+                "email",
+                "this account has no email yet: send one to log in with",
+            ))
+        }
+        (None, Some(e)) => Some(validate::email("email", &e)?),
+        (Some(_), None) => None,
+    };
+    if let Some(hash) = user.password_hash.clone() {
+        let current = current.ok_or_else(|| {
+            Error::validation(
+                "current_password",
+                "this account has a password: send the current one to change it",
+            )
+        })?;
+        if !verify_password(current, hash).await? {
+            return Err(Error::validation(
+                "current_password",
+                "does not match the current password",
+            ));
+        }
+    }
+    let hash = super::accounts::hash_password(new).await?;
+    let now = state.clock.now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    if let Err(e) = store::users::set_password(&txn, user.id, new_email, hash).await {
+        return Err(if store::is_unique_violation(&e) {
+            Error::Conflict {
+                code: "email_taken",
+                message: "An account with this email already exists.".into(),
+            }
+        } else {
+            e.into()
+        });
+    }
+    let ended = store::sessions::delete_for_user(&txn, user.id).await?;
+    audit::record(&txn, now, audit::Event {
+        user_id: user.id,
+        action: audit::action::PASSWORD_CHANGED,
+        credential_id: Some(&principal.credential.id),
+        target: None,
+        details: serde_json::json!({ "first_password": user.password_hash.is_none(), "sessions_ended": ended }),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(now)
+}

@@ -1,0 +1,119 @@
+//! The browser and OAuth-protocol side of the server: web login and consent
+//! pages, the OAuth endpoints and the discovery documents.
+//!
+//! These are not REST operations: their bodies are forms and their errors
+//! follow RFC 6749 (`{"error", "error_description"}`), so they live outside
+//! the OpenAPI spec, beside it. Handlers stay thin: parse, call one service
+//! function, render.
+
+mod discovery;
+mod oauth;
+mod pages;
+mod params;
+mod templates;
+
+use poem::{
+    get,
+    http::{header, HeaderValue, StatusCode},
+    post, Response, Route,
+};
+
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "mcpgate_session";
+/// Name of the CSRF cookie.
+pub const CSRF_COOKIE: &str = "mcpgate_csrf";
+
+/// Add the pages, OAuth endpoints and discovery documents to `route`.
+pub fn routes(route: Route) -> Route {
+    route
+        .at("/login", get(pages::login_page).post(pages::login_submit))
+        .at("/logout", post(pages::logout))
+        .at(
+            "/oauth/authorize",
+            get(pages::authorize).post(pages::authorize_decision),
+        )
+        .at("/oauth/token", post(oauth::token))
+        .at("/oauth/revoke", post(oauth::revoke))
+        .at("/oauth/introspect", post(oauth::introspect))
+        .at("/oauth/register", post(oauth::register))
+        .at(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::authorization_server),
+        )
+        .at(
+            "/.well-known/openid-configuration",
+            get(discovery::authorization_server),
+        )
+        .at(
+            "/.well-known/oauth-protected-resource",
+            get(discovery::protected_resource_root),
+        )
+        .at(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(discovery::protected_resource_mcp),
+        )
+        .at(
+            "/.well-known/oauth-protected-resource/api",
+            get(discovery::protected_resource_api),
+        )
+        .at("/assets/mcpgate.css", get(stylesheet))
+}
+
+#[poem::handler]
+fn stylesheet() -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../templates/mcpgate.css"))
+}
+
+/// The value of cookie `name` in a request.
+pub fn cookie<'a>(req: &'a poem::Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure on https.
+pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+}
+
+/// Headers every page carries: a strict CSP, no framing, no caching, no referrer.
+pub fn page_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// A 303 redirect.
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .finish()
+}
