@@ -54,7 +54,10 @@ e2e! {
             let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let (status, error, challenge) = status_and_code(&server, &headers).await;
             assert_eq!((status, error.as_str()), (401, code), "{headers:?}");
-            assert_eq!(challenge.as_deref(), Some("Bearer realm=\"mcpgate\""));
+            assert_eq!(
+                challenge.as_deref(),
+                Some(format!("Bearer realm=\"mcpgate\", resource_metadata=\"{}/.well-known/oauth-protected-resource/api\"", server.url).as_str())
+            );
         }
         // Two different credentials at once are refused, not guessed between.
         let (status, error, _) = status_and_code(

@@ -10,6 +10,8 @@ mod limits;
 mod logs;
 mod memory;
 mod metrics;
+mod oauth;
+mod oauth_security;
 mod outage;
 mod registration;
 mod search;

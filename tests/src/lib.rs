@@ -80,6 +80,8 @@ macro_rules! e2e {
     };
 }
 
+pub mod oauth;
+
 // ---------------------------------------------------------------- logs
 
 #[derive(Clone, Default)]
@@ -255,20 +257,38 @@ impl TestServer {
                 PgDatabase::create(&postgres_admin_url().expect("MCPGATE_TEST_POSTGRES_URL")).await,
             ),
         };
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
+        let clock = Arc::new(ManualClock::starting_now());
+        // A free port known in advance, so the public URL (the OAuth issuer
+        // and base of every resource) is the server's real address. Another
+        // test may grab the port first: then pick again.
+        let mut base = Config {
             data_dir: dir.path().join("data"),
             database_url: pg.as_ref().map(|p| SecretString::from(p.url())),
             database_max_connections: 5,
             shutdown_timeout_secs: 5,
             ..Config::default()
         };
-        customize(&mut config);
-        config.validate().expect("valid test config");
-        let clock = Arc::new(ManualClock::starting_now());
-        let running = Server::start_with_clock(config.clone(), clock.clone())
-            .await
-            .expect("server starts");
+        customize(&mut base);
+        let own_public_url = base.public_url == Config::default().public_url;
+        let mut attempt = 0;
+        let (config, running) = loop {
+            attempt += 1;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            let mut config = base.clone();
+            config.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+            if own_public_url {
+                config.public_url = format!("http://127.0.0.1:{port}");
+            }
+            config.validate().expect("valid test config");
+            match Server::start_with_clock(config.clone(), clock.clone()).await {
+                Ok(running) => break (config, running),
+                Err(mcpgate_server::server::StartError::Listen { .. }) if attempt < 5 => continue,
+                Err(e) => panic!("server starts: {e}"),
+            }
+        };
         Self {
             url: running.url(),
             running: Some(running),
@@ -278,6 +298,25 @@ impl TestServer {
             _dir: dir,
             _pg: pg,
         }
+    }
+
+    /// A second server on the same database, data dir (so the same master
+    /// key) and public URL, on its own port: a replica behind a load balancer.
+    pub async fn replica(&self) -> Replica {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        let running = Server::start_with_clock(config, self.clock.clone())
+            .await
+            .expect("replica starts");
+        Replica {
+            url: running.url(),
+            running: Some(running),
+        }
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Stop gracefully and start again on the same database, data dir and clock.
@@ -344,6 +383,20 @@ impl TestServer {
         client
             .client()
             .request(method, format!("{}{path}", client.baseurl()))
+    }
+}
+
+/// A replica started by [`TestServer::replica`].
+pub struct Replica {
+    pub url: String,
+    running: Option<RunningServer>,
+}
+
+impl Replica {
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await.expect("graceful shutdown");
+        }
     }
 }
 

@@ -231,12 +231,14 @@ fn wrap_plain_error(resp: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_json = resp
+    // Our JSON bodies and our HTML pages (login, consent, errors that must
+    // not redirect) are already what the caller should see.
+    let ours = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if ours {
         return resp;
     }
     let (code, message) = match status {
