@@ -367,6 +367,7 @@ impl TestServer {
             .authorize_in_browser(&browser(), &user, &url, true)
             .await;
         let code = param(&back, "code").expect("code in redirect");
+        remember_secret(&code);
         let (status, body) = self.exchange(&client, &code, &pkce).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         (user, client, body)
