@@ -337,4 +337,36 @@ e2e! {
         assert!(resp.text().await.unwrap().contains("Wrong email or password"));
         server.stop().await;
     }
+
+    async fn swagger_ui_authorizes_with_its_own_verified_client(backend) {
+        let server = TestServer::start(backend).await;
+        let init = http().get(format!("{}/docs/swagger-initializer.js", server.url)).send().await.unwrap().text().await.unwrap();
+        assert!(init.contains("mcpgate-docs") && init.contains("usePkceWithAuthorizationCodeGrant"), "{init}");
+        let spec: serde_json::Value = http().get(format!("{}/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+        let flow = &spec["components"]["securitySchemes"]["OAuth"]["flows"]["authorizationCode"];
+        assert_eq!(flow["authorizationUrl"], "/oauth/authorize");
+        assert_eq!(flow["tokenUrl"], "/oauth/token");
+
+        let user = server.register_with_password().await;
+        let docs = TestClient {
+            client_id: "mcpgate-docs".into(),
+            client_secret: None,
+            redirect_uri: format!("{}/docs/oauth2-redirect.html", server.url),
+        };
+        let b = browser();
+        let resp = server.login(&b, &user, "/login").await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let resp = b.get(server.authorize_url(&docs, &Pkce::new(), &[])).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("mcpgate API docs"));
+        assert!(!html.contains("not verified"), "an operator client carries no warning");
+
+        // A self-registered client does carry the warning.
+        let other = server.register_client("https://app.example/cb", "none").await;
+        let html = b.get(server.authorize_url(&other, &Pkce::new(), &[])).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("not verified"));
+        assert!(html.contains("app.example"));
+        server.stop().await;
+    }
 }

@@ -390,7 +390,11 @@ e2e! {
         let pkce = Pkce::new();
         let b = browser();
         let (status, login) = authorize_answer(&b, &server.authorize_url(&client, &pkce, &[])).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{login}");
+        if status != StatusCode::SEE_OTHER {
+            let logs = mcpgate_e2e::captured_logs();
+            let failures: Vec<&str> = logs.lines().filter(|l| l.contains("oauth endpoint failed")).collect();
+            panic!("{status}: {failures:?}");
+        }
         let return_to = param(&format!("{}{login}", server.url), "return_to").unwrap();
         server.login(&b, &user, &return_to).await;
         let html = b.get(format!("{}{return_to}", server.url)).send().await.unwrap().text().await.unwrap();

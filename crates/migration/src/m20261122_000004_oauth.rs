@@ -95,7 +95,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(OauthClients::Id, 512).primary_key())
                     .col(binary_len_null(OauthClients::SecretHash, 32))
                     .col(string_len(OauthClients::Name, 200))
-                    .col(string_len(OauthClients::Kind, 16))
+                    .col(string_len(OauthClients::Kind, 32))
                     .col(text(OauthClients::RedirectUris))
                     .col(string_len(OauthClients::Scopes, 500))
                     .col(string_len(OauthClients::GrantTypes, 200))

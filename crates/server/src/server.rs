@@ -59,6 +59,15 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> Result<RunningServer, StartError> {
         let state = prepare(config, clock).await?;
+        crate::service::oauth::clients::ensure_docs_client(&state)
+            .await
+            .map_err(|e| StartError::Database {
+                target: db::describe(&state.config),
+                source: match e {
+                    crate::error::Error::Database(d) => d,
+                    other => sea_orm::DbErr::Custom(other.to_string()),
+                },
+            })?;
         let target = db::describe(&state.config);
         let addr = state.config.listen;
         let acceptor = TcpListener::bind(addr)

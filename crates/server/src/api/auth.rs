@@ -43,6 +43,49 @@ struct ApiKeyScheme(ApiKey);
 #[oai(rename = "Bearer", ty = "bearer")]
 struct BearerScheme(Bearer);
 
+/// The scopes, as the OAuth security scheme lists them.
+#[allow(dead_code)]
+#[derive(poem_openapi::OAuthScopes)]
+enum OAuthScope {
+    /// Read and search memories.
+    #[oai(rename = "memories:read")]
+    MemoriesRead,
+    /// Create, change and delete memories.
+    #[oai(rename = "memories:write")]
+    MemoriesWrite,
+    /// See connected third-party accounts.
+    #[oai(rename = "connections:read")]
+    ConnectionsRead,
+    /// Connect and disconnect third-party accounts.
+    #[oai(rename = "connections:write")]
+    ConnectionsWrite,
+    /// Obtain tokens of connected accounts.
+    #[oai(rename = "connections:token")]
+    ConnectionsToken,
+    /// See API keys, authorized apps and security events.
+    #[oai(rename = "keys:read")]
+    KeysRead,
+    /// Manage API keys and authorized apps.
+    #[oai(rename = "keys:write")]
+    KeysWrite,
+}
+
+/// An OAuth access token from mcpgate's own authorization server
+/// (authorization code with PKCE), sent as `Authorization: Bearer`.
+#[allow(dead_code)]
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "OAuth",
+    ty = "oauth2",
+    flows(authorization_code(
+        authorization_url = "/oauth/authorize",
+        token_url = "/oauth/token",
+        refresh_url = "/oauth/token",
+        scopes = "OAuthScope"
+    ))
+)]
+struct OAuthScheme(Bearer);
+
 /// The authenticated caller of an operation.
 pub struct Auth(pub Principal);
 
@@ -108,10 +151,11 @@ impl<'a> ApiExtractor<'a> for Auth {
     fn register(registry: &mut Registry) {
         <ApiKeyScheme as ApiExtractor>::register(registry);
         <BearerScheme as ApiExtractor>::register(registry);
+        <OAuthScheme as ApiExtractor>::register(registry);
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        vec!["ApiKey", "Bearer"]
+        vec!["ApiKey", "Bearer", "OAuth"]
     }
 
     async fn from_request(

@@ -15,10 +15,25 @@ pub fn routes(route: Route) -> Route {
     let yaml = Arc::new(super::spec_yaml());
     let json = Arc::new(super::spec_json());
     let ui = Arc::new(
-        utoipa_swagger_ui::Config::new(["/openapi.json"])
-            .persist_authorization(true)
-            .display_operation_id(true)
-            .try_it_out_enabled(true),
+        // "Authorize" offers the API key, a bearer credential, and OAuth
+        // (authorization code + PKCE) against this server, as the public
+        // client every server registers for its docs.
+        utoipa_swagger_ui::Config::with_oauth_config(
+            ["/openapi.json"],
+            utoipa_swagger_ui::oauth::Config::new()
+                .client_id(crate::service::oauth::clients::DOCS_CLIENT_ID)
+                .app_name("mcpgate API docs")
+                .use_pkce_with_authorization_code_grant(true)
+                .scopes(
+                    crate::scope::Scope::ALL
+                        .iter()
+                        .map(|s| s.as_str().to_owned())
+                        .collect(),
+                ),
+        )
+        .persist_authorization(true)
+        .display_operation_id(true)
+        .try_it_out_enabled(true),
     );
     route
         .at("/openapi.yaml", spec_endpoint(yaml, "application/yaml"))

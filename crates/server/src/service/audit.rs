@@ -49,7 +49,10 @@ pub async fn record(
             user_id: Some(event.user_id),
             action: event.action.to_owned(),
             credential_id: event.credential_id.map(str::to_owned),
-            target: event.target.map(str::to_owned),
+            // The column holds 128 characters; a longer target (a client id
+            // that is a metadata-document URL) is cut, and OAuth events carry
+            // the full client id in `details`.
+            target: event.target.map(|t| t.chars().take(128).collect()),
             ip: origin.ip,
             user_agent: origin.user_agent,
             request_id: (!request_id.is_empty()).then_some(request_id),

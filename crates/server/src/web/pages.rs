@@ -273,9 +273,15 @@ fn query_string(fields: &[(&'static str, String)]) -> String {
 fn failure_response(f: AuthorizeFailure) -> Response {
     match f {
         AuthorizeFailure::Redirect(location) => see_other(&location),
-        AuthorizeFailure::Page(e) if e.code == "temporarily_unavailable" || e.code == "server_error" => {
+        AuthorizeFailure::Page(e) if e.code == "temporarily_unavailable" => {
             templates::message(StatusCode::SERVICE_UNAVAILABLE, "Try again shortly", &e.description, Some(e.code))
         }
+        AuthorizeFailure::Page(e) if e.code == "server_error" => templates::message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            &e.description,
+            Some(e.code),
+        ),
         AuthorizeFailure::Page(e) => templates::message(
             StatusCode::BAD_REQUEST,
             "This authorization request cannot be completed",

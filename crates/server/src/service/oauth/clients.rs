@@ -606,6 +606,38 @@ fn cache_lifetime(header: Option<&reqwest::header::HeaderValue>) -> chrono::Dura
     chrono::Duration::seconds(secs.clamp(60, 86_400))
 }
 
+/// The client id of Swagger UI at `/docs`, registered by every server at start-up.
+pub const DOCS_CLIENT_ID: &str = "mcpgate-docs";
+
+/// Register (or re-point, when the public URL changed) the public client
+/// Swagger UI uses to authorize against this server.
+pub async fn ensure_docs_client(state: &AppState) -> crate::error::Result<()> {
+    let redirect = format!("{}/docs/oauth2-redirect.html", state.config.public_url);
+    let row = oauth_client::Model {
+        id: DOCS_CLIENT_ID.into(),
+        secret_hash: None,
+        name: "mcpgate API docs (Swagger UI)".into(),
+        kind: ClientKind::Operator.as_str().into(),
+        redirect_uris: serde_json::to_string(&[&redirect]).unwrap_or_else(|_| "[]".into()),
+        scopes: Scopes::all().to_space_separated(),
+        grant_types: "authorization_code refresh_token".into(),
+        token_endpoint_auth_method: AuthMethod::None.as_str().into(),
+        owner_user_id: None,
+        client_uri: None,
+        created_at: state.clock.now(),
+        last_used_at: None,
+        metadata_expires_at: None,
+    };
+    match store::oauth::find_client(&state.db, DOCS_CLIENT_ID).await? {
+        Some(existing) if existing.redirect_uris == row.redirect_uris => Ok(()),
+        Some(_) => Ok(store::oauth::replace_client(&state.db, row).await?),
+        None => match store::oauth::insert_client(&state.db, row).await {
+            Err(e) if !store::is_unique_violation(&e) => Err(e.into()),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// Operator registration (`mcpgate admin clients create`).
 pub struct OperatorClient {
     pub name: String,

@@ -277,6 +277,7 @@ pub async fn approve(state: &AppState, user_id: Uuid, req: &AuthorizeRequest) ->
             credential_id: None,
             target: Some(&req.client.id),
             details: serde_json::json!({
+                "client_id": req.client.id,
                 "client_name": req.client.name,
                 "scopes": req.scopes.names(),
                 "resources": resource::uris(state, &req.resources),
@@ -622,7 +623,7 @@ async fn revoke_code_family(
                 action: audit::action::OAUTH_FAMILY_REVOKED,
                 credential_id: None,
                 target: Some(&code.client_id),
-                details: serde_json::json!({ "reason": "authorization_code_replay", "grants": ids }),
+                details: serde_json::json!({ "reason": "authorization_code_replay", "client_id": code.client_id, "grants": ids }),
             },
         )
         .await?;
@@ -770,7 +771,7 @@ async fn retry_or_reuse(
             action: audit::action::OAUTH_FAMILY_REVOKED,
             credential_id: None,
             target: Some(&grant.client_id),
-            details: serde_json::json!({ "reason": "refresh_token_reuse", "grant": grant.id }),
+            details: serde_json::json!({ "reason": "refresh_token_reuse", "client_id": grant.client_id, "grant": grant.id }),
         },
     )
     .await?;
@@ -1125,7 +1126,7 @@ pub async fn revoke_authorization(
             action: audit::action::OAUTH_AUTHORIZATION_REVOKED,
             credential_id: Some(&principal.credential.id),
             target: Some(client_id),
-            details: serde_json::json!({ "grants": ids.len() }),
+            details: serde_json::json!({ "client_id": client_id, "grants": ids.len() }),
         },
     )
     .await?;
