@@ -122,6 +122,18 @@ e2e! {
         server.stop().await;
     }
 
+    async fn cookies_are_secure_behind_an_https_public_url(backend) {
+        let server = TestServer::start_with(backend, |c| c.public_url = "https://gate.example".into()).await;
+        let resp = browser().get(format!("{}/login", server.url)).send().await.unwrap();
+        let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.contains("; Secure"), "{cookie}");
+        let meta: serde_json::Value = http()
+            .get(format!("{}/.well-known/oauth-authorization-server", server.url))
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(meta["issuer"], "https://gate.example");
+        server.stop().await;
+    }
+
     async fn login_never_redirects_off_site(backend) {
         let server = TestServer::start(backend).await;
         let user = server.register_with_password().await;
