@@ -8,6 +8,7 @@ mod errors;
 mod keys;
 mod limits;
 mod logs;
+mod mcp;
 mod memory;
 mod metrics;
 mod oauth;

@@ -134,6 +134,43 @@ e2e! {
         server.stop().await;
     }
 
+    async fn same_origin_form_posts_pass_and_foreign_ones_do_not(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register_with_password().await;
+        // Browsers mark same-origin form posts with Origin too.
+        let b = browser();
+        let html = b.get(format!("{}/login", server.url)).send().await.unwrap().text().await.unwrap();
+        let mut form = hidden_fields(&html);
+        form.push(("email".into(), user.email.clone()));
+        form.push(("password".into(), user.password.clone()));
+        let resp = b.post(format!("{}/login", server.url)).header("origin", &server.url).form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let resp = b.post(format!("{}/login", server.url)).header("origin", "https://evil.example").form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "forbidden_origin");
+        // Discovery documents are readable from any origin, preflight included.
+        let resp = http()
+            .get(format!("{}/.well-known/oauth-protected-resource/mcp", server.url))
+            .header("origin", "https://inspector.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+        let resp = http()
+            .request(reqwest::Method::OPTIONS, format!("{}/.well-known/oauth-authorization-server", server.url))
+            .header("origin", "https://inspector.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+        assert_eq!(resp.headers()["access-control-allow-headers"], "mcp-protocol-version");
+        server.stop().await;
+    }
+
     async fn login_never_redirects_off_site(backend) {
         let server = TestServer::start(backend).await;
         let user = server.register_with_password().await;

@@ -29,23 +29,34 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Build the whole application around `state`.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
-    let cors = cors(&state.config.cors_allowed_origins);
+    let cors = cors(&state.config.public_url, &state.config.cors_allowed_origins);
     let mut routes = crate::web::routes(api::docs::routes(Route::new()));
     if state.config.metrics_enabled {
         routes = routes.at("/metrics", metrics);
     }
-    routes
+    let routes = routes
+        .nest("/mcp", crate::mcp::endpoint(&state))
         .nest("/", api::api_service())
         .around(envelope)
         .around(limit_ip)
         .with(cors)
+        .around(envelope);
+    Route::new()
+        .nest(
+            "/.well-known",
+            crate::web::well_known().around(envelope).around(limit_ip),
+        )
+        .nest("/", routes)
         .around(observe)
         .data(state)
 }
 
-/// CORS for the configured origins only (none by default). Preflight requests
-/// are answered here, before any route or authentication runs.
-fn cors(origins: &[String]) -> poem::middleware::Cors {
+/// CORS for this server's own origin (its pages and Swagger UI post
+/// same-origin, which browsers still mark with `Origin`) and the configured
+/// origins (none by default). A request from any other origin is refused
+/// with 403; preflight requests are answered here, before any route or
+/// authentication runs.
+fn cors(public_url: &str, origins: &[String]) -> poem::middleware::Cors {
     let cors = poem::middleware::Cors::new()
         .allow_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
         .allow_headers([
@@ -54,15 +65,25 @@ fn cors(origins: &[String]) -> poem::middleware::Cors {
             "x-api-key",
             "if-match",
             "x-request-id",
+            "mcp-protocol-version",
+            "mcp-session-id",
+            "last-event-id",
         ])
-        .expose_headers(["etag", "x-request-id", "retry-after", "www-authenticate"])
+        .expose_headers([
+            "etag",
+            "x-request-id",
+            "retry-after",
+            "www-authenticate",
+            "mcp-session-id",
+            "mcp-protocol-version",
+        ])
         .max_age(600);
-    if origins.is_empty() {
-        // An origin that can never match: browsers get no CORS grant.
-        cors.allow_origins_fn(|_| false)
-    } else {
-        cors.allow_origins(origins.iter().cloned())
-    }
+    let own = url::Url::parse(public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let mut allowed: Vec<String> = origins.to_vec();
+    allowed.push(own);
+    cors.allow_origins_fn(move |origin| allowed.iter().any(|o| o == origin))
 }
 
 /// The client's IP: the TCP peer. (A `X-Forwarded-For` header is not trusted:
@@ -248,6 +269,11 @@ fn wrap_plain_error(resp: Response) -> Response {
             "This route does not accept that method.",
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+        // The one plain 403: the CORS policy refusing a foreign Origin.
+        StatusCode::FORBIDDEN => (
+            "forbidden_origin",
+            "Requests from this Origin are not accepted; the operator can add it to cors_allowed_origins.",
+        ),
         StatusCode::UNAUTHORIZED => ("missing_credentials", "Authentication is required."),
         s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
         _ => ("bad_request", "The request could not be processed."),

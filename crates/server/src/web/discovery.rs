@@ -25,6 +25,24 @@ fn scopes() -> Vec<&'static str> {
     Scope::ALL.iter().map(|s| s.as_str()).collect()
 }
 
+/// CORS preflight of a discovery document: any origin, GET, any header.
+#[handler]
+pub fn preflight(req: &poem::Request) -> Response {
+    let headers = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, headers)
+        .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+        .finish()
+}
+
 #[handler]
 pub fn authorization_server(state: Data<&AppState>) -> Response {
     let base = &state.config.public_url;

@@ -38,27 +38,37 @@ pub fn routes(route: Route) -> Route {
         .at("/oauth/revoke", post(oauth::revoke))
         .at("/oauth/introspect", post(oauth::introspect))
         .at("/oauth/register", post(oauth::register))
-        .at(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::authorization_server),
-        )
-        .at(
-            "/.well-known/openid-configuration",
-            get(discovery::authorization_server),
-        )
-        .at(
-            "/.well-known/oauth-protected-resource",
-            get(discovery::protected_resource_root),
-        )
-        .at(
-            "/.well-known/oauth-protected-resource/mcp",
-            get(discovery::protected_resource_mcp),
-        )
-        .at(
-            "/.well-known/oauth-protected-resource/api",
-            get(discovery::protected_resource_api),
-        )
         .at("/assets/mcpgate.css", get(stylesheet))
+}
+
+/// The discovery documents, to nest at `/.well-known`. Public and readable
+/// from any origin (browser-based MCP clients fetch them first), so they sit
+/// outside the CORS policy of the rest and answer their own preflight.
+pub fn well_known() -> Route {
+    fn doc(h: impl poem::Endpoint + 'static) -> poem::RouteMethod {
+        get(h).options(discovery::preflight)
+    }
+    Route::new()
+        .at(
+            "/oauth-authorization-server",
+            doc(discovery::authorization_server),
+        )
+        .at(
+            "/openid-configuration",
+            doc(discovery::authorization_server),
+        )
+        .at(
+            "/oauth-protected-resource",
+            doc(discovery::protected_resource_root),
+        )
+        .at(
+            "/oauth-protected-resource/mcp",
+            doc(discovery::protected_resource_mcp),
+        )
+        .at(
+            "/oauth-protected-resource/api",
+            doc(discovery::protected_resource_api),
+        )
 }
 
 #[poem::handler]

@@ -1,0 +1,292 @@
+//! `/mcp` end to end with the official SDK client: API keys and OAuth
+//! tokens, the auth gate, scopes per tool, isolation between users, and
+//! every protocol revision.
+
+use mcpgate_e2e::{
+    mcp::{call, tool_names},
+    oauth::http,
+};
+use reqwest::StatusCode;
+use rmcp::model::ProtocolVersion;
+
+use super::*;
+
+const ALL_TOOLS: [&str; 7] = [
+    "memory_create",
+    "memory_delete",
+    "memory_get",
+    "memory_list",
+    "memory_search",
+    "memory_stats",
+    "memory_update",
+];
+
+fn structured(r: &rmcp::model::CallToolResult) -> serde_json::Value {
+    r.structured_content.clone().unwrap_or_default()
+}
+
+fn text(r: &rmcp::model::CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A raw JSON-RPC POST to /mcp.
+async fn post_raw(
+    server: &TestServer,
+    bearer: Option<&str>,
+    origin: Option<&str>,
+    body: &str,
+) -> reqwest::Response {
+    let mut req = http()
+        .post(format!("{}/mcp", server.url))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned());
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req.send().await.unwrap()
+}
+
+const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
+
+e2e! {
+    async fn memory_tools_with_an_api_key(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register().await;
+        let mcp = server.mcp(&user.api_key).await;
+        let info = mcp.peer_info().unwrap();
+        assert_eq!(info.server_info.as_ref().map(|i| i.name.as_str()), Some("mcpgate"));
+        assert_eq!(tool_names(&mcp).await, ALL_TOOLS);
+        let tools = mcp.list_all_tools().await.unwrap();
+        let create = tools.iter().find(|t| t.name == "memory_create").unwrap();
+        assert!(create.description.as_deref().unwrap().len() > 40, "a description a model can choose by");
+        let schema = serde_json::to_value(&create.input_schema).unwrap();
+        assert!(schema["properties"]["title"].is_object() && schema["required"].as_array().unwrap().iter().any(|r| r == "content"));
+
+        let created = call(&mcp, "memory_create", serde_json::json!({
+            "title": "Deploy runbook", "content": "Run the migrations before upgrading the fleet.", "tags": ["ops"], "memory_type": "workflow",
+        })).await;
+        assert_eq!(created.is_error, Some(false), "{}", text(&created));
+        let memory = structured(&created);
+        let id = memory["id"].as_str().unwrap().to_owned();
+        assert_eq!(memory["memory_type"], "workflow");
+        assert!(text(&created).contains("Deploy runbook"));
+
+        // The same memory through REST: one service layer.
+        let rest = server.with_key(&user.api_key).memory_get().id(&id).send().await.unwrap().into_inner();
+        assert_eq!(rest.title, "Deploy runbook");
+
+        let found = call(&mcp, "memory_search", serde_json::json!({ "query": "upgrade migrations" })).await;
+        let found = structured(&found);
+        assert_eq!(found["results"][0]["memory"]["id"], id.as_str());
+        assert!(found["results"][0]["snippet"].as_str().unwrap().contains("<mark>"));
+
+        let got = call(&mcp, "memory_get", serde_json::json!({ "id": id })).await;
+        assert_eq!(structured(&got)["version"], 1);
+        assert!(text(&got).contains("Run the migrations"));
+
+        let updated = call(&mcp, "memory_update", serde_json::json!({ "id": id, "title": "Upgrade runbook", "version": 1 })).await;
+        assert_eq!(structured(&updated)["version"], 2);
+        // A stale version is a tool error, not a protocol error.
+        let stale = call(&mcp, "memory_update", serde_json::json!({ "id": id, "title": "x", "version": 1 })).await;
+        assert_eq!(stale.is_error, Some(true));
+        assert_eq!(structured(&stale)["error"], "version_mismatch");
+
+        let listed = call(&mcp, "memory_list", serde_json::json!({ "tags": ["ops"] })).await;
+        assert_eq!(structured(&listed)["total"], 1);
+        let stats = call(&mcp, "memory_stats", serde_json::json!({})).await;
+        assert_eq!(structured(&stats)["total_memories"], 1);
+        assert_eq!(structured(&stats)["by_type"]["workflow"], 1);
+
+        // User mistakes are tool errors naming the problem.
+        let bad = call(&mcp, "memory_create", serde_json::json!({ "title": "", "content": "x" })).await;
+        assert_eq!((bad.is_error, structured(&bad)["field"].as_str()), (Some(true), Some("title")));
+        let missing = call(&mcp, "memory_get", serde_json::json!({ "id": uuid::Uuid::new_v4().to_string() })).await;
+        assert_eq!((missing.is_error, structured(&missing)["error"].as_str()), (Some(true), Some("not_found")));
+        let not_uuid = call(&mcp, "memory_get", serde_json::json!({ "id": "nope" })).await;
+        assert_eq!(not_uuid.is_error, Some(true));
+
+        let deleted = call(&mcp, "memory_delete", serde_json::json!({ "id": id })).await;
+        assert_eq!(deleted.is_error, Some(false));
+        let again = call(&mcp, "memory_get", serde_json::json!({ "id": id })).await;
+        assert_eq!(again.is_error, Some(true));
+        mcp.cancel().await.ok();
+
+        // Usage of the key is counted as for REST.
+        server.state().usage.flush(&server.state().db).await.unwrap();
+        let keys = server.with_key(&user.api_key).key_list().send().await.unwrap().into_inner();
+        assert!(keys.keys[0].usage_count >= 10, "usage counted: {}", keys.keys[0].usage_count);
+        server.stop().await;
+    }
+
+    async fn memory_tools_with_an_oauth_token(backend) {
+        let server = TestServer::start(backend).await;
+        let mcp_resource = format!("{}/mcp", server.url);
+        let (_user, _client, tokens) = server.full_flow(&[("resource", mcp_resource.as_str()), ("scope", "memories:read memories:write")]).await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let mcp = server.mcp(access).await;
+        assert_eq!(tool_names(&mcp).await, ALL_TOOLS);
+        let created = call(&mcp, "memory_create", serde_json::json!({ "title": "From OAuth", "content": "hello" })).await;
+        assert_eq!(created.is_error, Some(false), "{}", text(&created));
+        mcp.cancel().await.ok();
+
+        // A token for /api only is refused by /mcp (wrong audience).
+        let (_user, _client, api_tokens) = server.full_flow(&[]).await;
+        let resp = post_raw(&server, api_tokens["access_token"].as_str(), None, LIST).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_audience");
+        server.stop().await;
+    }
+
+    async fn the_gate_refuses_without_credentials(backend) {
+        let server = TestServer::start(backend).await;
+        let resp = post_raw(&server, None, None, LIST).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            resp.headers()["www-authenticate"].to_str().unwrap(),
+            format!("Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"memories:read memories:write\"", server.url)
+        );
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "missing_credentials");
+        assert!(body["message"].as_str().unwrap().contains("resource_metadata"));
+        // Invalid credentials: 401 too, never a fallback.
+        for bad in ["mcpg_nope", "mcpg_at_nope", "some-shared-token"] {
+            let resp = post_raw(&server, Some(bad), None, LIST).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad}");
+        }
+        // The SDK client fails the handshake.
+        assert!(server.mcp_with("mcpg_at_nope", ProtocolVersion::V_2025_06_18).await.is_err());
+        // CORS preflight passes the gate when the origin is configured.
+        server.stop().await;
+        let server = TestServer::start_with(backend, |c| c.cors_allowed_origins = vec!["https://inspector.example".into()]).await;
+        let resp = http()
+            .request(reqwest::Method::OPTIONS, format!("{}/mcp", server.url))
+            .header("origin", "https://inspector.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type, mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        assert_eq!(resp.headers()["access-control-allow-origin"], "https://inspector.example");
+        server.stop().await;
+    }
+
+    async fn foreign_origins_are_refused(backend) {
+        let server = TestServer::start_with(backend, |c| c.cors_allowed_origins = vec!["https://inspector.example".into()]).await;
+        let user = server.register().await;
+        let resp = post_raw(&server, Some(&user.api_key), Some("https://evil.example"), LIST).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "forbidden_origin");
+        for ok in [server.url.clone(), "https://inspector.example".into()] {
+            let resp = post_raw(&server, Some(&user.api_key), Some(&ok), LIST).await;
+            assert_eq!(resp.status(), StatusCode::OK, "{ok}");
+        }
+        server.stop().await;
+    }
+
+    async fn read_only_credentials_see_and_run_read_tools_only(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register().await;
+        let read_only = server
+            .with_key(&user.api_key)
+            .key_create()
+            .body(types::CreateKeyRequest { name: "ro".into(), scopes: vec!["memories:read".into()], expires_in_days: None })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        mcpgate_e2e::remember_secret(&read_only.api_key);
+        let mcp = server.mcp(&read_only.api_key).await;
+        assert_eq!(tool_names(&mcp).await, ["memory_get", "memory_list", "memory_search", "memory_stats"]);
+        let refused = call(&mcp, "memory_create", serde_json::json!({ "title": "t", "content": "c" })).await;
+        assert_eq!(refused.is_error, Some(true));
+        assert_eq!(structured(&refused)["error"], "insufficient_scope");
+        let stats = call(&mcp, "memory_stats", serde_json::json!({})).await;
+        assert_eq!(structured(&stats)["total_memories"], 0, "nothing was stored");
+        mcp.cancel().await.ok();
+
+        // A credential with no memory scope at all: 403 at the gate.
+        let keys_only = server
+            .with_key(&user.api_key)
+            .key_create()
+            .body(types::CreateKeyRequest { name: "keys".into(), scopes: vec!["keys:read".into()], expires_in_days: None })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        mcpgate_e2e::remember_secret(&keys_only.api_key);
+        let resp = post_raw(&server, Some(&keys_only.api_key), None, LIST).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().contains("error=\"insufficient_scope\""));
+        server.stop().await;
+    }
+
+    async fn users_never_see_each_other(backend) {
+        let server = TestServer::start(backend).await;
+        let alice = server.register().await;
+        let bob = server.register().await;
+        let a = server.mcp(&alice.api_key).await;
+        let b = server.mcp(&bob.api_key).await;
+        let created = call(&a, "memory_create", serde_json::json!({ "title": "Alice secret plan", "content": "zebra migration" })).await;
+        let id = structured(&created)["id"].as_str().unwrap().to_owned();
+        let got = call(&b, "memory_get", serde_json::json!({ "id": id })).await;
+        assert_eq!((got.is_error, structured(&got)["error"].as_str()), (Some(true), Some("not_found")));
+        let found = call(&b, "memory_search", serde_json::json!({ "query": "zebra" })).await;
+        assert_eq!(structured(&found)["total_results"], 0);
+        let deleted = call(&b, "memory_delete", serde_json::json!({ "id": id })).await;
+        assert_eq!(deleted.is_error, Some(true));
+        // A tool argument cannot name another user: unknown fields are refused.
+        let sneaky = call(&b, "memory_list", serde_json::json!({ "user_id": alice.user_id })).await;
+        assert_eq!(sneaky.is_error, Some(true));
+        let still = call(&a, "memory_get", serde_json::json!({ "id": id })).await;
+        assert_eq!(still.is_error, Some(false));
+        a.cancel().await.ok();
+        b.cancel().await.ok();
+        server.stop().await;
+    }
+
+    async fn malformed_messages_are_400_and_store_nothing(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register().await;
+        for body in ["{not json", r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"memory_create","arguments":{"title":"t","content":"c"}"#] {
+            let resp = post_raw(&server, Some(&user.api_key), None, body).await;
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            let err: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(err["error"]["code"], -32700);
+        }
+        let stats = server.with_key(&user.api_key).memory_stats().send().await.unwrap().into_inner();
+        assert_eq!(stats.total_memories, 0);
+        server.stop().await;
+    }
+
+    async fn every_protocol_revision_works(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register().await;
+        for version in [ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25] {
+            let mcp = server.mcp_with(&user.api_key, version.clone()).await.unwrap();
+            assert_eq!(mcp.peer_info().unwrap().protocol_version, version);
+            let r = call(&mcp, "memory_create", serde_json::json!({ "title": format!("v {version}"), "content": "x" })).await;
+            assert_eq!(r.is_error, Some(false));
+            mcp.cancel().await.ok();
+        }
+        let mcp = server.mcp_stateless(&user.api_key).await;
+        assert_eq!(mcp.peer_info().unwrap().protocol_version, ProtocolVersion::V_2026_07_28);
+        assert_eq!(tool_names(&mcp).await, ALL_TOOLS);
+        let stats = call(&mcp, "memory_stats", serde_json::json!({})).await;
+        assert_eq!(structured(&stats)["total_memories"], 2);
+        mcp.cancel().await.ok();
+        server.stop().await;
+    }
+}
