@@ -126,7 +126,7 @@ pub fn presented_credential(req: &Request) -> Result<Option<String>, Error> {
 }
 
 /// Metric label of an authentication result.
-fn outcome(result: &Result<Principal, Error>) -> &'static str {
+pub fn outcome(result: &Result<Principal, Error>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(Error::MissingCredentials) => "missing",
