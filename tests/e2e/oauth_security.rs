@@ -19,6 +19,28 @@ async fn logged_in(server: &TestServer) -> (reqwest::Client, mcpgate_e2e::oauth:
     (b, user)
 }
 
+/// A public client's refresh at the server or replica at `base`.
+async fn refresh_at(base: &str, refresh: &str, client_id: &str) -> (StatusCode, serde_json::Value) {
+    let resp = http()
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    for field in ["access_token", "refresh_token"] {
+        if let Some(t) = body[field].as_str() {
+            mcpgate_e2e::remember_secret(t);
+        }
+    }
+    (status, body)
+}
+
 /// Fetch an authorization URL and classify the answer: a redirect to the
 /// client (with its query) or a page (status).
 async fn authorize_answer(b: &reqwest::Client, url: &str) -> (StatusCode, String) {
@@ -318,24 +340,10 @@ e2e! {
         mcpgate_e2e::remember_secret(tokens["access_token"].as_str().unwrap());
 
         // Two concurrent refreshes of one token, one on each replica: exactly one wins.
-        let send = |base: String| {
-            let refresh = refresh.clone();
-            let client_id = client.client_id.clone();
-            async move {
-                let resp = http()
-                    .post(format!("{base}/oauth/token"))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &client_id)])
-                    .send()
-                    .await
-                    .unwrap();
-                let status = resp.status();
-                let body: serde_json::Value = resp.json().await.unwrap();
-                if let Some(t) = body["access_token"].as_str() { mcpgate_e2e::remember_secret(t); }
-                if let Some(t) = body["refresh_token"].as_str() { mcpgate_e2e::remember_secret(t); }
-                (status, body)
-            }
-        };
-        let (a, b) = tokio::join!(send(server.url.clone()), send(replica.url.clone()));
+        let (a, b) = tokio::join!(
+            refresh_at(&server.url, &refresh, &client.client_id),
+            refresh_at(&replica.url, &refresh, &client.client_id)
+        );
         let ok = [&a, &b].iter().filter(|(s, _)| *s == StatusCode::OK).count();
         assert_eq!(ok, 1, "exactly one refresh succeeds: {a:?} {b:?}");
         let loser = if a.0 == StatusCode::OK { &b } else { &a };
@@ -349,20 +357,10 @@ e2e! {
         let replica = server.replica().await;
         let (_user, client, tokens) = server.full_flow(&[]).await;
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-        let send = |base: String| {
-            let refresh = refresh.clone();
-            let client_id = client.client_id.clone();
-            async move {
-                let resp = http()
-                    .post(format!("{base}/oauth/token"))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &client_id)])
-                    .send()
-                    .await
-                    .unwrap();
-                (resp.status(), resp.json::<serde_json::Value>().await.unwrap())
-            }
-        };
-        let (a, b) = tokio::join!(send(server.url.clone()), send(replica.url.clone()));
+        let (a, b) = tokio::join!(
+            refresh_at(&server.url, &refresh, &client.client_id),
+            refresh_at(&replica.url, &refresh, &client.client_id)
+        );
         assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "{a:?} {b:?}");
         assert_eq!(a.1["refresh_token"], b.1["refresh_token"], "one rotation, one new pair");
         assert_eq!(a.1["access_token"], b.1["access_token"]);

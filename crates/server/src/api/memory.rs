@@ -25,10 +25,15 @@ use crate::{
 
 pub struct MemoryApi;
 
+// Also the MCP tools' argument type: one enum for both edges, its JSON
+// schema there from schemars.
 /// The kind of a memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize, rmcp::schemars::JsonSchema,
+)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
+#[schemars(crate = "rmcp::schemars")]
 pub enum MemoryType {
     Context,
     Project,
@@ -39,7 +44,7 @@ pub enum MemoryType {
 }
 
 impl MemoryType {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MemoryType::Context => "context",
             MemoryType::Project => "project",

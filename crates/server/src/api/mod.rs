@@ -11,7 +11,7 @@ pub mod docs;
 pub mod error;
 mod health;
 mod keys;
-mod memory;
+pub(crate) mod memory;
 mod users;
 
 use poem_openapi::{OpenApiService, Tags};

@@ -18,40 +18,16 @@ use rmcp::{
     tool, tool_handler, tool_router, ErrorData as McpError, RoleServer, ServerHandler,
 };
 use serde::{Deserialize, Serialize};
+
 use uuid::Uuid;
 
 use crate::{
+    api::memory::MemoryType,
     error::Error,
     scope::Scope,
     service::{auth::Principal, memories as svc},
     state::AppState,
 };
-
-/// The kind of a memory.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, schemars::JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(rename_all = "snake_case")]
-pub enum MemoryType {
-    Context,
-    Project,
-    Knowledge,
-    Reference,
-    Personal,
-    Workflow,
-}
-
-impl MemoryType {
-    fn as_str(self) -> &'static str {
-        match self {
-            MemoryType::Context => "context",
-            MemoryType::Project => "project",
-            MemoryType::Knowledge => "knowledge",
-            MemoryType::Reference => "reference",
-            MemoryType::Personal => "personal",
-            MemoryType::Workflow => "workflow",
-        }
-    }
-}
 
 type Metadata = serde_json::Map<String, serde_json::Value>;
 

@@ -96,6 +96,24 @@ fn csrf_failed() -> Response {
     )
 }
 
+/// Read a posted form and check its CSRF token; on failure, the page to show.
+async fn verified_form(state: &AppState, req: &Request, body: Body) -> Result<Params, Response> {
+    let form = read_form(req, body).await.map_err(|e| {
+        templates::message(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &e.description,
+            Some(e.code),
+        )
+    })?;
+    let token = form.all("csrf_token").into_iter().next();
+    if sessions::csrf_valid(state, cookie(req, CSRF_COOKIE), token.as_deref()) {
+        Ok(form)
+    } else {
+        Err(csrf_failed())
+    }
+}
+
 #[handler]
 pub async fn login_page(req: &Request, state: Data<&AppState>) -> Response {
     let query = Params::parse(req.uri().query().unwrap_or("").as_bytes());
@@ -129,21 +147,11 @@ pub async fn login_page(req: &Request, state: Data<&AppState>) -> Response {
 
 #[handler]
 pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let form = match read_form(req, body).await {
+    let form = match verified_form(&state, req, body).await {
         Ok(f) => f,
-        Err(e) => {
-            return templates::message(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                &e.description,
-                Some(e.code),
-            )
-        }
+        Err(page) => return page,
     };
     let field = |n: &str| form.all(n).into_iter().next().unwrap_or_default();
-    if !sessions::csrf_valid(&state, cookie(req, CSRF_COOKIE), Some(&field("csrf_token"))) {
-        return csrf_failed();
-    }
     let return_to = safe_return_to(Some(&field("return_to")));
     let email = field("email");
     let password = SecretString::from(field("password"));
@@ -194,20 +202,8 @@ pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> 
 
 #[handler]
 pub async fn logout(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let form = match read_form(req, body).await {
-        Ok(f) => f,
-        Err(e) => {
-            return templates::message(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                &e.description,
-                Some(e.code),
-            )
-        }
-    };
-    let token = form.all("csrf_token").into_iter().next();
-    if !sessions::csrf_valid(&state, cookie(req, CSRF_COOKIE), token.as_deref()) {
-        return csrf_failed();
+    if let Err(page) = verified_form(&state, req, body).await {
+        return page;
     }
     match session(&state, req).await {
         Ok(Some(s)) => {
@@ -376,21 +372,10 @@ pub async fn authorize(req: &Request, state: Data<&AppState>) -> Response {
 
 #[handler]
 pub async fn authorize_decision(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let form = match read_form(req, body).await {
+    let form = match verified_form(&state, req, body).await {
         Ok(f) => f,
-        Err(e) => {
-            return templates::message(
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                &e.description,
-                Some(e.code),
-            )
-        }
+        Err(page) => return page,
     };
-    let token = form.all("csrf_token").into_iter().next();
-    if !sessions::csrf_valid(&state, cookie(req, CSRF_COOKIE), token.as_deref()) {
-        return csrf_failed();
-    }
     let params = match authorize_params(&form) {
         Ok(p) => p,
         Err(e) => return failure_response(AuthorizeFailure::Page(e)),
