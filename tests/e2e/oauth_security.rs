@@ -193,6 +193,47 @@ e2e! {
         server.stop().await;
     }
 
+    async fn token_and_login_endpoints_are_rate_limited(backend) {
+        let server = TestServer::start_with(backend, |c| {
+            c.rate_limit_token_per_minute = 2;
+            c.rate_limit_login_per_minute = 2;
+        }).await;
+        let client = server.register_client("https://app.example/cb", "none").await;
+        let mut last = None;
+        for _ in 0..3 {
+            let resp = http()
+                .post(format!("{}/oauth/token", server.url))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", "mcpg_rt_x"), ("client_id", client.client_id.as_str())])
+                .send()
+                .await
+                .unwrap();
+            last = Some(resp);
+        }
+        let resp = last.unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(oauth_error(&body), "slow_down");
+
+        // Wrong passwords: two tries, then 429 even for the right one.
+        let mut user = server.register_with_password().await;
+        let right = user.password.clone();
+        user.password = "wrong password".into();
+        for _ in 0..2 {
+            let resp = server.login(&browser(), &user, "/login").await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        }
+        user.password = right;
+        let resp = server.login(&browser(), &user, "/login").await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(resp.headers().contains_key("retry-after"));
+        // The failures are in the account's audit trail.
+        let events = server.with_key(&user.api_key).audit_list().send().await.unwrap().into_inner();
+        assert_eq!(events.events.iter().filter(|e| e.action == "login.failed").count(), 2);
+        server.stop().await;
+    }
+
     async fn login_never_redirects_off_site(backend) {
         let server = TestServer::start(backend).await;
         let user = server.register_with_password().await;

@@ -57,9 +57,10 @@ pub fn error_response(e: &OAuthError) -> Response {
             HeaderValue::from_static("Basic realm=\"mcpgate\""),
         );
     }
-    if e.code == "slow_down" {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    if let Some(secs) = e.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
     }
     resp
 }

@@ -8,6 +8,8 @@ use crate::error::Error;
 pub struct OAuthError {
     pub code: &'static str,
     pub description: String,
+    /// Seconds until a rate-limited client may retry (`slow_down`).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -15,6 +17,7 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
         }
     }
 
@@ -61,10 +64,13 @@ impl From<Error> for OAuthError {
         match e {
             Error::RateLimited {
                 retry_after_secs, ..
-            } => Self::new(
-                "slow_down",
-                format!("Too many requests; retry in {retry_after_secs} s."),
-            ),
+            } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    "slow_down",
+                    format!("Too many requests; retry in {retry_after_secs} s."),
+                )
+            },
             Error::Validation { field, message } => {
                 Self::invalid_request(format!("{field}: {message}"))
             }
