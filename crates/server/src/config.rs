@@ -31,6 +31,63 @@ pub enum RegistrationPolicy {
     Closed,
 }
 
+/// How mcpgate authenticates at a provider's token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic authentication.
+    ClientSecretBasic,
+}
+
+/// One `[providers.<name>]` table: a connection provider, or overrides of a
+/// built-in one. Every field is optional here; the catalog checks that the
+/// merged entry is complete.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub display_name: Option<String>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    /// RFC 7009 revocation endpoint, if the provider has one.
+    pub revocation_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    /// JSON pointer of the external account id in the user-info document.
+    pub account_id_pointer: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub scope_separator: Option<String>,
+    pub pkce: Option<bool>,
+    pub token_auth_method: Option<TokenAuthMethod>,
+    pub authorization_params: Option<std::collections::BTreeMap<String, String>>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub client_secret_file: Option<PathBuf>,
+}
+
+impl ProviderConfig {
+    /// This entry with every field `other` sets replaced by `other`'s.
+    pub fn overridden_by(self, other: ProviderConfig) -> ProviderConfig {
+        ProviderConfig {
+            display_name: other.display_name.or(self.display_name),
+            authorization_url: other.authorization_url.or(self.authorization_url),
+            token_url: other.token_url.or(self.token_url),
+            revocation_url: other.revocation_url.or(self.revocation_url),
+            userinfo_url: other.userinfo_url.or(self.userinfo_url),
+            account_id_pointer: other.account_id_pointer.or(self.account_id_pointer),
+            scopes: other.scopes.or(self.scopes),
+            scope_separator: other.scope_separator.or(self.scope_separator),
+            pkce: other.pkce.or(self.pkce),
+            token_auth_method: other.token_auth_method.or(self.token_auth_method),
+            authorization_params: other.authorization_params.or(self.authorization_params),
+            client_id: other.client_id.or(self.client_id),
+            client_secret: other.client_secret.or(self.client_secret),
+            client_secret_file: other.client_secret_file.or(self.client_secret_file),
+        }
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -108,6 +165,9 @@ pub struct Config {
     pub rate_limit_login_per_minute: u32,
     /// Token-endpoint requests per client IP per minute (0: unlimited).
     pub rate_limit_token_per_minute: u32,
+    /// Connection providers: `[providers.<name>]` tables
+    /// (`MCPGATE_PROVIDERS__<NAME>__<KEY>` in the environment).
+    pub providers: std::collections::BTreeMap<String, ProviderConfig>,
 }
 
 impl Default for Config {
@@ -146,6 +206,7 @@ impl Default for Config {
             client_metadata_max_bytes: 5 * 1024,
             rate_limit_login_per_minute: 10,
             rate_limit_token_per_minute: 60,
+            providers: Default::default(),
         }
     }
 }
@@ -185,6 +246,7 @@ const KNOWN_KEYS: &[&str] = &[
     "client_metadata_max_bytes",
     "rate_limit_login_per_minute",
     "rate_limit_token_per_minute",
+    "providers",
 ];
 
 /// Environment variables with the `MCPGATE_` prefix that are not config keys
@@ -256,6 +318,23 @@ impl Config {
                 continue;
             };
             let key = key.to_ascii_lowercase();
+            // MCPGATE_PROVIDERS__<NAME>__<FIELD>: one field of one provider.
+            if let Some(rest) = key.strip_prefix("providers__") {
+                if let Some((provider, field)) = rest.split_once("__") {
+                    let table = values
+                        .entry("providers")
+                        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                    if let Some(entry) = table.as_object_mut().map(|t| {
+                        t.entry(provider.to_owned())
+                            .or_insert_with(|| serde_json::Value::Object(Default::default()))
+                    }) {
+                        if let Some(obj) = entry.as_object_mut() {
+                            obj.insert(field.to_owned(), provider_env_value(field, value));
+                        }
+                    }
+                    continue;
+                }
+            }
             if KNOWN_KEYS.contains(&key.as_str()) {
                 let value = env_value(&key, value);
                 values.insert(key, value);
@@ -287,6 +366,13 @@ impl Config {
     }
 
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        for provider in self.providers.values_mut() {
+            resolve_secret(
+                "providers.*.client_secret",
+                &mut provider.client_secret,
+                &provider.client_secret_file,
+            )?;
+        }
         resolve_secret(
             "database_url",
             &mut self.database_url,
@@ -346,6 +432,7 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
             }
         }
+        crate::service::catalog::Catalog::build(&self.providers)?;
         if self.refresh_reuse_grace_secs > 60 {
             return Err(ConfigError::Invalid(
                 "refresh_reuse_grace_secs must be at most 60".into(),
@@ -447,6 +534,26 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         }
     }
     value.into()
+}
+
+/// A provider field from the environment: lists are comma-separated, `pkce`
+/// is a boolean.
+fn provider_env_value(field: &str, value: &str) -> serde_json::Value {
+    match field {
+        "scopes" => value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::Value::String(s.to_owned()))
+            .collect::<Vec<_>>()
+            .into(),
+        "pkce" => matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on"
+        )
+        .into(),
+        _ => value.into(),
+    }
 }
 
 fn resolve_secret(
@@ -661,6 +768,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("MCPGATE_CONFIG"), "{err}");
+    }
+
+    #[test]
+    fn providers_come_from_the_environment_and_never_print_their_secret() {
+        let e = env(&[
+            ("MCPGATE_PROVIDERS__GITHUB__CLIENT_ID", "gh-client"),
+            ("MCPGATE_PROVIDERS__GITHUB__CLIENT_SECRET", "gh-very-secret"),
+            ("MCPGATE_PROVIDERS__GITHUB__SCOPES", "repo, read:user"),
+        ]);
+        let c = Config::load_from(None, &e, &Overrides::default())
+            .unwrap()
+            .config;
+        let gh = &c.providers["github"];
+        assert_eq!(gh.client_id.as_deref(), Some("gh-client"));
+        assert_eq!(
+            gh.scopes.as_deref(),
+            Some(&["repo".to_owned(), "read:user".to_owned()][..])
+        );
+        assert!(!format!("{c:?}").contains("gh-very-secret"));
+        // A provider that cannot work stops start-up with its name.
+        let e = env(&[("MCPGATE_PROVIDERS__MINE__CLIENT_ID", "x")]);
+        let err = Config::load_from(None, &e, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("providers.mine"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod cleanup;
 pub mod keys;
 pub mod memories;
