@@ -236,3 +236,107 @@ async fn first_run_then_sigterm_loses_no_usage_and_logs_no_secret() {
     );
     server.terminate();
 }
+
+#[test]
+fn operators_create_list_and_delete_oauth_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(
+        dir.path(),
+        &[
+            "admin",
+            "clients",
+            "create",
+            "--name",
+            "Team dashboard",
+            "--redirect-uri",
+            "https://dash.example.com/callback",
+            "--scope",
+            "memories:read",
+            "--confidential",
+        ],
+    );
+    assert!(ok, "{err}");
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id:"))
+        .map(str::trim)
+        .unwrap()
+        .to_owned();
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret:"))
+        .map(str::trim)
+        .unwrap()
+        .to_owned();
+    assert!(
+        id.starts_with("mcpg_ci_") && secret.starts_with("mcpg_cs_"),
+        "{out}"
+    );
+
+    let (ok, out, _) = run(dir.path(), &["admin", "clients", "list"]);
+    assert!(ok);
+    let listed: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ours = listed
+        .iter()
+        .find(|c| c["client_id"] == id.as_str())
+        .unwrap();
+    assert_eq!(ours["kind"], "operator");
+    assert_eq!(ours["confidential"], true);
+    assert_eq!(ours["scopes"], serde_json::json!(["memories:read"]));
+    assert!(!out.contains(&secret), "list never shows a secret");
+
+    // client_credentials needs an existing owner and a confidential client.
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "admin",
+            "clients",
+            "create",
+            "--name",
+            "Job",
+            "--owner",
+            "nobody@example.com",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("--confidential"), "{err}");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "admin",
+            "clients",
+            "create",
+            "--name",
+            "Job",
+            "--owner",
+            "nobody@example.com",
+            "--confidential",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("nobody@example.com"), "{err}");
+    // Unsafe redirect URIs are refused here too.
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "admin",
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "javascript:alert(1)",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("javascript"), "{err}");
+
+    let (ok, out, _) = run(dir.path(), &["admin", "clients", "delete", &id]);
+    assert!(ok && out.contains("deleted"));
+    let (ok, _, err) = run(dir.path(), &["admin", "clients", "delete", &id]);
+    assert!(!ok);
+    assert!(err.contains("no client"), "{err}");
+}
