@@ -265,9 +265,14 @@ e2e! {
         let access = tokens["access_token"].as_str().unwrap();
         let refresh = tokens["refresh_token"].as_str().unwrap();
         let me = server.with_key(&user.api_key);
-        // A read-only token cannot revoke.
+        // Using the token is the app's "last used" time.
+        let before = me.authorization_list().send().await.unwrap().into_inner().authorizations[0].last_used_at;
+        server.clock.advance(chrono::Duration::minutes(10));
         let (status, _, _) = server.get_with_bearer("/api/v1/users/me", access).await;
         assert_eq!(status, StatusCode::OK);
+        server.state().usage.flush(&server.state().db).await.unwrap();
+        let after = me.authorization_list().send().await.unwrap().into_inner().authorizations[0].last_used_at;
+        assert_eq!(after - before, chrono::Duration::minutes(10));
         me.authorization_revoke().client_id(&client.client_id).send().await.unwrap();
         let (status, body, _) = server.get_with_bearer("/api/v1/users/me", access).await;
         assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("token_revoked")));

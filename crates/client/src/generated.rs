@@ -103,7 +103,8 @@ pub mod types {
         pub authorized_at: ::chrono::DateTime<::chrono::offset::Utc>,
         pub client_id: ::std::string::String,
         pub client_name: ::std::string::String,
-        ///When the application last obtained a token.
+        /**When the application last used one of its tokens or obtained one
+(written within `usage_flush_interval_secs`).*/
         pub last_used_at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///The resources its tokens are for (`<public url>/mcp`, `<public url>/api`).
         pub resources: ::std::vec::Vec<::std::string::String>,

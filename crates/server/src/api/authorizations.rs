@@ -21,7 +21,8 @@ pub struct AuthorizationInfo {
     /// The resources its tokens are for (`<public url>/mcp`, `<public url>/api`).
     pub resources: Vec<String>,
     pub authorized_at: DateTime<Utc>,
-    /// When the application last obtained a token.
+    /// When the application last used one of its tokens or obtained one
+    /// (written within `usage_flush_interval_secs`).
     pub last_used_at: DateTime<Utc>,
 }
 

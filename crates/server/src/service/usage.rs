@@ -13,6 +13,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::store;
 
+/// Usage of an OAuth grant (its tokens) is tracked under `grant:<id>`; API key
+/// ids are base62, so the two never collide.
+pub const GRANT_PREFIX: &str = "grant:";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending {
     pub count: u64,
@@ -98,7 +102,12 @@ impl UsageTracker {
         let mut iter = batch.into_iter();
         let mut written = 0;
         while let Some((key_id, p)) = iter.next() {
-            if let Err(e) = store::api_keys::add_usage(db, &key_id, p.count, p.last_used_at).await {
+            let result = match key_id.strip_prefix(GRANT_PREFIX).map(uuid::Uuid::parse_str) {
+                Some(Ok(grant)) => store::oauth::grant_used(db, grant, p.last_used_at).await,
+                Some(Err(_)) => Ok(()),
+                None => store::api_keys::add_usage(db, &key_id, p.count, p.last_used_at).await,
+            };
+            if let Err(e) = result {
                 self.merge_back(key_id, p);
                 for (k, p) in iter {
                     self.merge_back(k, p);

@@ -191,6 +191,17 @@ pub async fn touch_grant(
     Ok(())
 }
 
+/// Record that a grant's tokens were used at `at` (never moving backwards).
+pub async fn grant_used(db: &impl ConnectionTrait, id: Uuid, at: Now) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::LastUsedAt, Expr::value(at))
+        .filter(grant::Column::Id.eq(id))
+        .filter(grant::Column::LastUsedAt.lt(at))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Revoke grants and every token issued under them.
 pub async fn revoke_grants(
     db: &impl ConnectionTrait,

@@ -1037,6 +1037,12 @@ pub async fn authenticate_access_token(
     }
     let scopes = Scopes::parse_space_separated(&row.scopes)
         .map_err(|e| Error::Internal(format!("stored scopes of token {}: {e}", row.id)))?;
+    // Counted like key usage (in memory, flushed in batches): the app's
+    // "last used" in the authorization list is its last API call.
+    state.usage.record(
+        &format!("{}{}", super::usage::GRANT_PREFIX, row.grant_id),
+        state.clock.now(),
+    );
     Ok(Principal {
         user_id: row.user_id,
         credential: Credential {
