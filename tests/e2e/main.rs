@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod connect;
 mod docs;
 mod errors;
 mod keys;

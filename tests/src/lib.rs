@@ -320,6 +320,13 @@ impl TestServer {
         &self.config
     }
 
+    /// Stop, change the configuration, and start again on the same database,
+    /// data dir, port and clock.
+    pub async fn reconfigure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self.restart().await
+    }
+
     /// Stop gracefully and start again on the same database, data dir and clock.
     pub async fn restart(mut self) -> Self {
         let running = self.running.take().expect("running");

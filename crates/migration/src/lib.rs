@@ -10,6 +10,7 @@ mod m20261122_000001_users_and_api_keys;
 mod m20261122_000002_memories;
 mod m20261122_000003_audit_events;
 mod m20261122_000004_oauth;
+mod m20261122_000005_connections;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_memories::Migration),
             Box::new(m20261122_000003_audit_events::Migration),
             Box::new(m20261122_000004_oauth::Migration),
+            Box::new(m20261122_000005_connections::Migration),
         ]
     }
 }

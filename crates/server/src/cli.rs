@@ -98,6 +98,10 @@ pub enum AdminAction {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// Re-encrypt every stored upstream token under the current master key.
+    /// Run it after setting the new key as `encryption_key` and the old one as
+    /// `encryption_key_previous` on every replica; then drop the previous key.
+    RotateKey,
     /// Remove expired data now (what the server also does every `cleanup_interval_secs`).
     Purge,
     /// Print the audit trail (every account, newest first) as JSON lines.
@@ -275,6 +279,13 @@ async fn clients(config: Config, action: ClientsAction) -> anyhow::Result<()> {
 async fn admin(config: Config, action: AdminAction) -> anyhow::Result<()> {
     match action {
         AdminAction::Clients { action } => clients(config, action).await,
+        AdminAction::RotateKey => {
+            let state = crate::server::offline_state(config).await?;
+            let report = crate::service::connect::rotate_key(&state).await;
+            state.db.close_by_ref().await?;
+            println!("{}", serde_json::to_string(&report?)?);
+            Ok(())
+        }
         AdminAction::Purge => {
             let state = crate::server::offline_state(config).await?;
             let report = crate::service::cleanup::purge(&state).await?;

@@ -115,6 +115,10 @@ pub struct Config {
     /// Master key for encryption at rest: base64 of 32 bytes.
     pub encryption_key: Option<SecretString>,
     pub encryption_key_file: Option<PathBuf>,
+    /// The previous master key during a rotation: still decrypts, never
+    /// encrypts (see `mcpgate admin rotate-key`).
+    pub encryption_key_previous: Option<SecretString>,
+    pub encryption_key_previous_file: Option<PathBuf>,
     /// `open` (default) or `closed`.
     pub registration: RegistrationPolicy,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info,mcpgate_server=debug`.
@@ -165,6 +169,14 @@ pub struct Config {
     pub rate_limit_login_per_minute: u32,
     /// Token-endpoint requests per client IP per minute (0: unlimited).
     pub rate_limit_token_per_minute: u32,
+    /// Time limit of a request to a connection provider (milliseconds).
+    pub upstream_timeout_ms: u64,
+    /// How often connections about to expire are refreshed in the
+    /// background (seconds; 0: only on demand).
+    pub connect_refresh_interval_secs: u64,
+    /// Where `POST /api/v1/connect/{provider}/start` may send the browser
+    /// back to: URL prefixes (the public URL is always allowed).
+    pub connect_return_to_allowed: Vec<String>,
     /// Connection providers: `[providers.<name>]` tables
     /// (`MCPGATE_PROVIDERS__<NAME>__<KEY>` in the environment).
     pub providers: std::collections::BTreeMap<String, ProviderConfig>,
@@ -181,6 +193,8 @@ impl Default for Config {
             database_max_connections: 10,
             encryption_key: None,
             encryption_key_file: None,
+            encryption_key_previous: None,
+            encryption_key_previous_file: None,
             registration: RegistrationPolicy::Open,
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -206,6 +220,9 @@ impl Default for Config {
             client_metadata_max_bytes: 5 * 1024,
             rate_limit_login_per_minute: 10,
             rate_limit_token_per_minute: 60,
+            upstream_timeout_ms: 10_000,
+            connect_refresh_interval_secs: 60,
+            connect_return_to_allowed: Vec::new(),
             providers: Default::default(),
         }
     }
@@ -221,6 +238,8 @@ const KNOWN_KEYS: &[&str] = &[
     "database_max_connections",
     "encryption_key",
     "encryption_key_file",
+    "encryption_key_previous",
+    "encryption_key_previous_file",
     "registration",
     "log",
     "log_format",
@@ -246,6 +265,9 @@ const KNOWN_KEYS: &[&str] = &[
     "client_metadata_max_bytes",
     "rate_limit_login_per_minute",
     "rate_limit_token_per_minute",
+    "upstream_timeout_ms",
+    "connect_refresh_interval_secs",
+    "connect_return_to_allowed",
     "providers",
 ];
 
@@ -383,6 +405,11 @@ impl Config {
             &mut self.encryption_key,
             &self.encryption_key_file,
         )?;
+        resolve_secret(
+            "encryption_key_previous",
+            &mut self.encryption_key_previous,
+            &self.encryption_key_previous_file,
+        )?;
         Ok(())
     }
 
@@ -505,9 +532,11 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "client_metadata_max_bytes",
         "rate_limit_login_per_minute",
         "rate_limit_token_per_minute",
+        "upstream_timeout_ms",
+        "connect_refresh_interval_secs",
     ];
     // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example
-    if key == "cors_allowed_origins" {
+    if key == "cors_allowed_origins" || key == "connect_return_to_allowed" {
         return value
             .split(',')
             .map(str::trim)

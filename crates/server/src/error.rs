@@ -61,6 +61,9 @@ pub enum Error {
     /// The request body is larger than allowed.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// A third-party provider failed or refused (502).
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]

@@ -40,6 +40,7 @@ struct Inner {
     usage_flushes: BTreeMap<&'static str, u64>,
     tokens: BTreeMap<(&'static str, &'static str), u64>,
     logins: BTreeMap<&'static str, u64>,
+    upstream_refreshes: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -83,6 +84,11 @@ impl Metrics {
     /// OAuth error code, a fixed set).
     pub fn token(&self, grant: &'static str, outcome: &'static str) {
         *self.lock().tokens.entry((grant, outcome)).or_default() += 1;
+    }
+
+    /// One refresh of a connection at its provider: `ok`, `invalid_grant`, `failed`.
+    pub fn upstream_refresh(&self, outcome: &'static str) {
+        *self.lock().upstream_refreshes.entry(outcome).or_default() += 1;
     }
 
     /// One web login attempt, `ok` or `failed`.
@@ -181,6 +187,17 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE mcpgate_logins_total counter");
         for (outcome, n) in &m.logins {
             let _ = writeln!(out, "mcpgate_logins_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mcpgate_upstream_refreshes_total Connection refreshes at providers by outcome."
+        );
+        let _ = writeln!(out, "# TYPE mcpgate_upstream_refreshes_total counter");
+        for (outcome, n) in &m.upstream_refreshes {
+            let _ = writeln!(
+                out,
+                "mcpgate_upstream_refreshes_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         if let Some((size, idle)) = pool {
             let _ = writeln!(

@@ -29,6 +29,8 @@ pub enum StartError {
     },
     #[error("{0}")]
     MasterKey(#[from] crate::master_key::MasterKeyError),
+    #[error("{0}")]
+    Config(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -118,7 +120,22 @@ async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         }
         KeySource::Configured => tracing::info!("using the configured master key"),
     }
+    let previous = config
+        .encryption_key_previous
+        .as_ref()
+        .map(|k| {
+            MasterKey::from_base64(
+                secrecy::ExposeSecret::expose_secret(k),
+                "encryption_key_previous",
+            )
+        })
+        .transpose()?;
+    let keyring = crate::crypto::Keyring::new(&master_key, previous.as_slice());
+    let catalog = crate::service::catalog::Catalog::build(&config.providers)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     Ok(AppState {
+        keyring: Arc::new(keyring),
+        catalog: Arc::new(catalog),
         db: conn,
         config: Arc::new(config),
         clock,
@@ -142,7 +159,8 @@ async fn run(
 ) -> std::io::Result<()> {
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = tokio::spawn(flush_loop(state.clone(), flusher_stopped.clone()));
-    let cleaner = tokio::spawn(cleanup_loop(state.clone(), flusher_stopped));
+    let cleaner = tokio::spawn(cleanup_loop(state.clone(), flusher_stopped.clone()));
+    let refresher = tokio::spawn(refresh_loop(state.clone(), flusher_stopped));
     let timeout = state.config.shutdown_timeout();
     let result = poem::Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
@@ -157,6 +175,7 @@ async fn run(
     let _ = stop_flusher.send(true);
     let _ = flusher.await;
     let _ = cleaner.await;
+    let _ = refresher.await;
     match state.usage.flush(&state.db).await {
         Ok(n) => {
             state.metrics.usage_flush("ok");
@@ -208,6 +227,28 @@ async fn cleanup_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bo
         match crate::service::cleanup::purge(&state).await {
             Ok(report) => tracing::info!(?report, "purged expired data"),
             Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
+        }
+    }
+}
+
+/// Refresh connections ahead of expiry, every `connect_refresh_interval_secs`.
+async fn refresh_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let secs = state.config.connect_refresh_interval_secs;
+    if secs == 0 {
+        return;
+    }
+    let period = std::time::Duration::from_secs(secs);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match crate::service::connect::refresh_due(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(connections = n, "refreshed connections ahead of expiry"),
+            Err(e) => tracing::warn!(error = %e, "background refresh failed; will retry"),
         }
     }
 }

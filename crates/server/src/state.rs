@@ -20,4 +20,9 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Encryption of upstream tokens (current key, and the previous one
+    /// during a rotation).
+    pub keyring: Arc<crate::crypto::Keyring>,
+    /// Connection providers.
+    pub catalog: Arc<crate::service::catalog::Catalog>,
 }

@@ -92,6 +92,8 @@ pub enum Kind {
     ClientSecret,
     /// `mcpg_ws_`: a web-login session (the cookie value).
     WebSession,
+    /// `mcpg_st_`: the state of a connection flow.
+    ConnectState,
 }
 
 impl Kind {
@@ -103,6 +105,7 @@ impl Kind {
             Kind::AuthorizationCode => "mcpg_ac_",
             Kind::ClientSecret => "mcpg_cs_",
             Kind::WebSession => "mcpg_ws_",
+            Kind::ConnectState => "mcpg_st_",
         }
     }
 
@@ -172,6 +175,7 @@ pub fn kind_of(raw: &str) -> Option<Kind> {
         Kind::AuthorizationCode,
         Kind::ClientSecret,
         Kind::WebSession,
+        Kind::ConnectState,
     ]
     .into_iter()
     .find(|k| raw.starts_with(k.prefix()))

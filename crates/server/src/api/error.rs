@@ -79,6 +79,9 @@ pub enum ApiError {
     /// An unexpected error; details are in the server log under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// A third-party provider failed or refused (connections); the message says what to do.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// The database is unreachable; retry later.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -185,6 +188,9 @@ impl From<Error> for ApiError {
                 )
                 .with_field("body"),
             )),
+            Error::Upstream { code, message } => {
+                ApiError::BadGateway(Json(ErrorBody::new(code, message)))
+            }
             e @ Error::Database(_) if e.is_unavailable() => {
                 tracing::error!(request_id = %context::request_id(), error = %e, "database unavailable");
                 ApiError::Unavailable(Json(ErrorBody::new(

@@ -50,6 +50,7 @@ impl From<ApiError> for ProbeError {
             | ApiError::PreconditionFailed(body)
             | ApiError::PayloadTooLarge(body)
             | ApiError::UnsupportedMediaType(body)
+            | ApiError::BadGateway(body)
             | ApiError::Internal(body) => ProbeError::Internal(body),
         }
     }

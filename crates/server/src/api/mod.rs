@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 mod authorizations;
 pub mod body;
+mod connect;
 pub mod docs;
 pub mod error;
 mod health;
@@ -31,6 +32,8 @@ pub enum ApiTags {
     Audit,
     /// OAuth applications the caller has authorized.
     Authorizations,
+    /// The caller's connections to third-party providers.
+    Connect,
 }
 
 /// All API groups.
@@ -41,6 +44,7 @@ pub type Api = (
     memory::MemoryApi,
     audit::AuditApi,
     authorizations::AuthorizationsApi,
+    connect::ConnectApi,
 );
 
 /// The OpenAPI service. Built without a database, so the spec can be written
@@ -54,6 +58,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             memory::MemoryApi,
             audit::AuditApi,
             authorizations::AuthorizationsApi,
+            connect::ConnectApi,
         ),
         "mcpgate",
         env!("CARGO_PKG_VERSION"),

@@ -3,6 +3,8 @@
 
 pub mod api_key;
 pub mod audit_event;
+pub mod connect_state;
+pub mod connection;
 pub mod memory;
 pub mod memory_tag;
 pub mod oauth_access_token;

@@ -23,6 +23,8 @@ pub mod action {
     pub const OAUTH_CONSENT_GRANTED: &str = "oauth.consent_granted";
     pub const OAUTH_FAMILY_REVOKED: &str = "oauth.token_family_revoked";
     pub const OAUTH_AUTHORIZATION_REVOKED: &str = "oauth.authorization_revoked";
+    pub const CONNECTION_CREATED: &str = "connection.created";
+    pub const CONNECTION_DELETED: &str = "connection.deleted";
 }
 
 /// One event to record.

@@ -36,6 +36,8 @@ pub struct Report {
     pub dead_grants: u64,
     /// Registered clients never used.
     pub unused_clients: u64,
+    /// Connection flows that expired or completed.
+    pub expired_connect_states: u64,
 }
 
 /// Run `step` in batches until a batch comes back short.
@@ -98,5 +100,7 @@ pub async fn purge(state: &AppState) -> Result<Report> {
         );
     report.unused_clients =
         batched(|| store::oauth::delete_unused_clients(db, client_cutoff, BATCH)).await?;
+    report.expired_connect_states =
+        batched(|| store::connections::delete_expired_states(db, now, BATCH)).await?;
     Ok(report)
 }

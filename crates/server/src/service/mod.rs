@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cleanup;
+pub mod connect;
 pub mod keys;
 pub mod memories;
 pub mod oauth;

@@ -6,6 +6,7 @@
 //! the OpenAPI spec, beside it. Handlers stay thin: parse, call one service
 //! function, render.
 
+mod connect;
 mod discovery;
 mod oauth;
 mod pages;
@@ -38,6 +39,7 @@ pub fn routes(route: Route) -> Route {
         .at("/oauth/revoke", post(oauth::revoke))
         .at("/oauth/introspect", post(oauth::introspect))
         .at("/oauth/register", post(oauth::register))
+        .at("/api/v1/connect/:provider/callback", get(connect::callback))
         .at("/assets/mcpgate.css", get(stylesheet))
 }
 

@@ -41,6 +41,13 @@ pub struct Message<'a> {
     pub code: Option<&'a str>,
 }
 
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct Done<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
 /// Render a page with `status` and the page headers.
 pub fn render(t: &impl Template, status: StatusCode) -> Response {
     let resp = match t.render() {

@@ -1,0 +1,233 @@
+//! Connections to third-party providers: list, start, status, token, delete.
+//! (The provider's redirect, `GET /api/v1/connect/{provider}/callback`, is a
+//! browser page served by `web::connect`.)
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+
+use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
+use crate::{service::connect, state::AppState};
+
+pub struct ConnectApi;
+
+/// A provider and the caller's connection to it.
+#[derive(Object)]
+pub struct ProviderInfo {
+    /// The name in routes.
+    pub name: String,
+    pub display_name: String,
+    /// False when the server has no client credentials for it.
+    pub available: bool,
+    pub connected: bool,
+    /// `connected`, `refresh_failed` or `reauthorization_required` when connected.
+    pub status: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ProviderList {
+    pub providers: Vec<ProviderInfo>,
+}
+
+#[derive(ApiResponse)]
+pub enum ProviderListResponse {
+    /// Every configured provider.
+    #[oai(status = 200)]
+    Ok(Json<ProviderList>),
+}
+
+/// Start a connection flow.
+#[derive(Object, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// Where to send the browser when the flow completes; must be on the
+    /// server's allow-list. Without it, the callback shows a result page.
+    pub return_to: Option<String>,
+}
+
+/// Open `authorization_url` in the user's browser.
+#[derive(Object)]
+pub struct StartedFlow {
+    pub authorization_url: String,
+    /// The flow's state (also inside the URL); single use.
+    pub state: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum StartResponse {
+    /// The flow is ready.
+    #[oai(status = 200)]
+    Ok(Json<StartedFlow>),
+}
+
+/// The caller's connection to a provider. Never contains a token.
+#[derive(Object)]
+pub struct ConnectionInfo {
+    pub provider: String,
+    pub connected: bool,
+    /// `connected`, `refresh_failed` or `reauthorization_required`.
+    pub status: String,
+    pub external_account_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub connected_at: DateTime<Utc>,
+    /// When the current access token expires, if the provider said.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    /// The provider's error from the last failed refresh.
+    pub last_error: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ConnectionResponse {
+    /// The connection.
+    #[oai(status = 200)]
+    Ok(Json<ConnectionInfo>),
+}
+
+/// A valid upstream access token.
+#[derive(Object)]
+pub struct UpstreamToken {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum UpstreamTokenResponse {
+    /// A token valid for at least 5 more minutes (or without a known expiry).
+    #[oai(status = 200)]
+    Ok(Json<UpstreamToken>),
+}
+
+#[derive(ApiResponse)]
+pub enum DisconnectedResponse {
+    /// Disconnected.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[OpenApi(prefix_path = "/api/v1/connect")]
+impl ConnectApi {
+    /// List the configured providers and whether the caller is connected (scope `connections:read`).
+    #[oai(
+        path = "/providers",
+        method = "get",
+        operation_id = "connect_providers",
+        tag = "ApiTags::Connect"
+    )]
+    async fn providers(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+    ) -> ApiResult<ProviderListResponse> {
+        let list = connect::providers(&state, &auth.0).await?;
+        Ok(ProviderListResponse::Ok(Json(ProviderList {
+            providers: list
+                .into_iter()
+                .map(|p| ProviderInfo {
+                    name: p.name,
+                    display_name: p.display_name,
+                    available: p.available,
+                    connected: p.connected,
+                    status: p.status,
+                })
+                .collect(),
+        })))
+    }
+
+    /// Start connecting a provider (scope `connections:write`): returns the
+    /// URL to open in the browser. The state is single use and expires in
+    /// 10 minutes; PKCE is used toward providers that support it.
+    #[oai(
+        path = "/:provider/start",
+        method = "post",
+        operation_id = "connect_start",
+        tag = "ApiTags::Connect"
+    )]
+    async fn start(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        provider: Path<String>,
+        body: JsonBody<StartRequest>,
+    ) -> ApiResult<StartResponse> {
+        let started = connect::start(&state, &auth.0, &provider, body.0.return_to).await?;
+        Ok(StartResponse::Ok(Json(StartedFlow {
+            authorization_url: started.authorization_url,
+            state: started.state,
+            expires_at: started.expires_at,
+        })))
+    }
+
+    /// The caller's connection to a provider (scope `connections:read`); 404 when not connected.
+    #[oai(
+        path = "/:provider",
+        method = "get",
+        operation_id = "connect_status",
+        tag = "ApiTags::Connect"
+    )]
+    async fn status(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        provider: Path<String>,
+    ) -> ApiResult<ConnectionResponse> {
+        let c = connect::get(&state, &auth.0, &provider).await?;
+        Ok(ConnectionResponse::Ok(Json(ConnectionInfo {
+            provider: c.provider,
+            connected: true,
+            status: c.status,
+            external_account_id: c.external_account_id,
+            scopes: c.scopes,
+            connected_at: c.connected_at,
+            expires_at: c.expires_at,
+            last_refreshed_at: c.last_refreshed_at,
+            last_error: c.last_error,
+        })))
+    }
+
+    /// A valid access token for the caller's connection (scope
+    /// `connections:token`), refreshed first when it expires within 5
+    /// minutes. 404 when not connected; 502 when the provider refuses or
+    /// fails (`reauthorization_required`, `upstream_refresh_failed`).
+    #[oai(
+        path = "/:provider/token",
+        method = "get",
+        operation_id = "connect_token",
+        tag = "ApiTags::Connect"
+    )]
+    async fn token(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        provider: Path<String>,
+    ) -> ApiResult<UpstreamTokenResponse> {
+        let t = connect::token(&state, &auth.0, &provider).await?;
+        Ok(UpstreamTokenResponse::Ok(Json(UpstreamToken {
+            access_token: secrecy::ExposeSecret::expose_secret(&t.access_token).to_owned(),
+            token_type: t.token_type,
+            expires_at: t.expires_at,
+            scopes: t.scopes,
+        })))
+    }
+
+    /// Disconnect (scope `connections:write`): revokes at the provider when
+    /// it supports RFC 7009, deletes locally either way. 404 when not connected.
+    #[oai(
+        path = "/:provider",
+        method = "delete",
+        operation_id = "connect_delete",
+        tag = "ApiTags::Connect"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: Auth,
+        provider: Path<String>,
+    ) -> ApiResult<DisconnectedResponse> {
+        connect::delete(&state, &auth.0, &provider).await?;
+        Ok(DisconnectedResponse::NoContent)
+    }
+}
