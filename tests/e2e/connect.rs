@@ -161,6 +161,13 @@ e2e! {
         assert_eq!(c.status, "connected");
         assert_eq!(c.external_account_id.as_deref(), Some(p.up_user.user_id.as_str()));
         assert_eq!(c.scopes, ["memories:read"]);
+        // The MCP tool sees it too.
+        let mcp = p.down.mcp(&p.down_key).await;
+        let listed = mcpgate_e2e::mcp::call(&mcp, "connections_list", serde_json::json!({})).await;
+        let up = listed.structured_content.unwrap()["providers"]
+            .as_array().unwrap().iter().find(|x| x["provider"] == "upstream").cloned().unwrap();
+        assert_eq!((up["connected"].as_bool(), up["status"].as_str()), (Some(true), Some("connected")));
+        mcp.cancel().await.ok();
         let t = p.token().await.unwrap();
         assert!(t.access_token.starts_with("mcpg_at_"));
         assert_eq!(upstream_me(&p.upstream, &t.access_token).await, StatusCode::OK);
@@ -277,6 +284,47 @@ e2e! {
         let plain = down.state().keyring.decrypt(&enc, &mcpgate_server::crypto::Binding { table: "connections", row: &key, field: "access_token" }).unwrap();
         assert_eq!(secrecy::ExposeSecret::expose_secret(&plain), before.access_token);
         down.stop().await;
+    }
+
+    async fn a_slow_provider_times_out_with_502(backend) {
+        let p = pair(backend, |_| {}).await;
+        p.connect().await;
+        let before = p.token().await.unwrap();
+        // A provider that accepts connections and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}/oauth/token", silent.local_addr().unwrap());
+        let hold = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                open.push(s);
+            }
+        });
+        let Pair { upstream, down, up_user: _, down_key } = p;
+        let down = down.reconfigure(|c| {
+            if let Some(up) = c.providers.get_mut("upstream") {
+                up.token_url = Some(silent_url.clone());
+            }
+        }).await;
+        down.clock.advance(chrono::Duration::minutes(56));
+        let started = std::time::Instant::now();
+        let (status, err) = expect_error(down.with_key(&down_key).connect_token().provider("upstream").send().await);
+        assert_eq!((status, err.error.as_str()), (502, "upstream_refresh_failed"));
+        assert!(err.message.contains("did not answer in time"), "{}", err.message);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let c = down.with_key(&down_key).connect_status().provider("upstream").send().await.unwrap().into_inner();
+        assert_eq!(c.status, "refresh_failed");
+        // Once the provider answers again, the next request refreshes.
+        let down = down.reconfigure(|c| {
+            if let Some(up) = c.providers.get_mut("upstream") {
+                up.token_url = Some(format!("{}/oauth/token", upstream.url));
+            }
+        }).await;
+        let t = down.with_key(&down_key).connect_token().provider("upstream").send().await.unwrap().into_inner();
+        mcpgate_e2e::remember_secret(&t.access_token);
+        assert_ne!(t.access_token, before.access_token);
+        hold.abort();
+        down.stop().await;
+        upstream.stop().await;
     }
 
     async fn tampered_ciphertext_is_an_error_not_garbage(backend) {

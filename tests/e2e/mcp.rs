@@ -11,7 +11,8 @@ use rmcp::model::ProtocolVersion;
 
 use super::*;
 
-const ALL_TOOLS: [&str; 7] = [
+const ALL_TOOLS: [&str; 8] = [
+    "connections_list",
     "memory_create",
     "memory_delete",
     "memory_get",
@@ -132,7 +133,7 @@ e2e! {
         let (_user, _client, tokens) = server.full_flow(&[("resource", mcp_resource.as_str()), ("scope", "memories:read memories:write")]).await;
         let access = tokens["access_token"].as_str().unwrap();
         let mcp = server.mcp(access).await;
-        assert_eq!(tool_names(&mcp).await, ALL_TOOLS);
+        assert_eq!(tool_names(&mcp).await, ALL_TOOLS[1..], "no connections scope, no connections tool");
         let created = call(&mcp, "memory_create", serde_json::json!({ "title": "From OAuth", "content": "hello" })).await;
         assert_eq!(created.is_error, Some(false), "{}", text(&created));
         mcp.cancel().await.ok();
@@ -154,7 +155,7 @@ e2e! {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             resp.headers()["www-authenticate"].to_str().unwrap(),
-            format!("Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"memories:read memories:write\"", server.url)
+            format!("Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"memories:read memories:write connections:read\"", server.url)
         );
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "missing_credentials");

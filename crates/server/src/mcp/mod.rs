@@ -40,7 +40,7 @@ use crate::{
 };
 
 /// The scopes the MCP tools use, as advertised in challenges.
-const MCP_SCOPES: &str = "memories:read memories:write";
+const MCP_SCOPES: &str = "memories:read memories:write connections:read";
 
 /// The `/mcp` endpoint for `state`.
 pub fn endpoint(state: &AppState) -> impl Endpoint<Output = Response> {
@@ -189,7 +189,7 @@ async fn gated<E: Endpoint<Output = Response>>(
         let mut resp = json_error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
-            "This credential holds none of the scopes the MCP tools need (memories:read, memories:write).",
+            "This credential holds none of the scopes the MCP tools need (memories:read, memories:write, connections:read).",
         );
         if let Ok(v) = HeaderValue::from_str(&challenge(state, Some("insufficient_scope"))) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);

@@ -142,6 +142,7 @@ pub fn required_scope(tool: &str) -> Option<Scope> {
             Some(Scope::MemoriesRead)
         }
         "memory_create" | "memory_update" | "memory_delete" => Some(Scope::MemoriesWrite),
+        "connections_list" => Some(Scope::ConnectionsRead),
         _ => None,
     }
 }
@@ -444,6 +445,47 @@ impl MemoryTools {
                     serde_json::json!({ "memories": to_json(&memories), "next_cursor": page.next_cursor, "total": page.total }),
                     text,
                 )
+            }
+            Err(e) => failure(e),
+        }
+    }
+
+    /// List the third-party accounts (GitHub, Google, ...) the user can
+    /// connect through this server, whether each is connected, and its
+    /// status (`connected`, `refresh_failed`, `reauthorization_required`).
+    #[tool(name = "connections_list")]
+    async fn connections_list(
+        &self,
+        Parameters(_args): Parameters<NoArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let p = principal(&ctx).ok_or_else(no_principal)?;
+        match crate::service::connect::providers(&self.state, &p).await {
+            Ok(list) => {
+                let items: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|x| serde_json::json!({
+                        "provider": x.name, "display_name": x.display_name, "available": x.available,
+                        "connected": x.connected, "status": x.status,
+                    }))
+                    .collect();
+                let text = list
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "- {} ({}): {}",
+                            x.display_name,
+                            x.name,
+                            match (&x.status, x.available) {
+                                (Some(s), _) => s.clone(),
+                                (None, true) => "not connected".into(),
+                                (None, false) => "unavailable on this server".into(),
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                success(serde_json::json!({ "providers": items }), text)
             }
             Err(e) => failure(e),
         }
