@@ -249,6 +249,14 @@ e2e! {
         let c = p.down.with_key(&p.down_key).connect_status().provider("upstream").send().await.unwrap().into_inner();
         assert!(c.last_refreshed_at.is_some());
 
+        // The background job refreshes what expires within 10 minutes, before anyone asks.
+        p.down.clock.advance(chrono::Duration::minutes(52));
+        let n = mcpgate_server::service::connect::refresh_due(p.down.state()).await.unwrap();
+        assert_eq!(n, 1);
+        let third = p.token().await.unwrap();
+        assert_ne!(third.access_token, second.access_token);
+        assert_eq!(mcpgate_server::service::connect::refresh_due(p.down.state()).await.unwrap(), 0);
+
         // The user revokes the app at the provider: reauthorization required.
         let apps = p.upstream.with_key(&p.up_user.api_key).authorization_list().send().await.unwrap().into_inner();
         let app = apps.authorizations[0].client_id.clone();
