@@ -211,8 +211,13 @@ async fn flush_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
     }
 }
 
-async fn cleanup_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let secs = state.config.cleanup_interval_secs;
+/// Run `job` every `secs` seconds (never when 0) until `stop` changes; a run
+/// in progress is never cut short.
+async fn every<F, Fut>(secs: u64, mut stop: tokio::sync::watch::Receiver<bool>, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     if secs == 0 {
         return;
     }
@@ -224,33 +229,30 @@ async fn cleanup_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bo
             _ = interval.tick() => {}
             _ = stop.changed() => return,
         }
+        job().await;
+    }
+}
+
+async fn cleanup_loop(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
+    every(state.config.cleanup_interval_secs, stop, || async {
         match crate::service::cleanup::purge(&state).await {
             Ok(report) => tracing::info!(?report, "purged expired data"),
             Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
         }
-    }
+    })
+    .await
 }
 
 /// Refresh connections ahead of expiry, every `connect_refresh_interval_secs`.
-async fn refresh_loop(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let secs = state.config.connect_refresh_interval_secs;
-    if secs == 0 {
-        return;
-    }
-    let period = std::time::Duration::from_secs(secs);
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.changed() => return,
-        }
+async fn refresh_loop(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
+    every(state.config.connect_refresh_interval_secs, stop, || async {
         match crate::service::connect::refresh_due(&state).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(connections = n, "refreshed connections ahead of expiry"),
             Err(e) => tracing::warn!(error = %e, "background refresh failed; will retry"),
         }
-    }
+    })
+    .await
 }
 
 impl RunningServer {
