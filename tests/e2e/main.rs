@@ -16,6 +16,7 @@ mod oauth;
 mod oauth_security;
 mod outage;
 mod registration;
+mod sdk;
 mod search;
 mod usage;
 

@@ -10,6 +10,12 @@
 #[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
 pub mod generated;
 
+pub mod auth;
+pub mod error;
+pub mod login;
+
+pub use auth::{Auth, FileTokenStore, Gateway, MemoryTokenStore, OAuthCredential, TokenStore};
+pub use error::ClientError;
 pub use generated::{types, Client};
 pub use progenitor_client::{ClientInfo, Error, ResponseValue};
 
