@@ -5,6 +5,8 @@
 //! 401, one refresh at a time, and saves every new token set in its
 //! [`TokenStore`].
 
+#![warn(missing_docs)]
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -23,11 +25,17 @@ const REFRESH_MARGIN_SECS: i64 = 60;
 /// What a token store keeps per server.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StoredCredential {
+    /// The OAuth client the tokens were issued to.
     pub client_id: String,
+    /// Where to refresh them.
     pub token_endpoint: String,
+    /// The current access token.
     pub access_token: String,
+    /// The refresh token, if one was issued.
     pub refresh_token: Option<String>,
+    /// When the access token expires (client clock).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The granted scopes, space-separated.
     pub scope: Option<String>,
 }
 
@@ -49,8 +57,11 @@ impl std::fmt::Debug for StoredCredential {
 
 /// Where OAuth credentials persist, one entry per server URL.
 pub trait TokenStore: Send + Sync {
+    /// The credential stored for `server`, if any.
     fn load(&self, server: &str) -> Result<Option<StoredCredential>, ClientError>;
+    /// Store (or replace) the credential of `server`.
     fn save(&self, server: &str, credential: &StoredCredential) -> Result<(), ClientError>;
+    /// Forget the credential of `server`.
     fn remove(&self, server: &str) -> Result<(), ClientError>;
 }
 
@@ -91,6 +102,7 @@ pub struct FileTokenStore {
 }
 
 impl FileTokenStore {
+    /// A store in the file at `path` (created on the first save).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -106,6 +118,7 @@ impl FileTokenStore {
         Some(base.join("mcpgate").join("credentials.json"))
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -246,6 +259,7 @@ impl OAuthCredential {
         })
     }
 
+    /// The server this credential is for.
     pub fn server(&self) -> &str {
         &self.server
     }
@@ -365,6 +379,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A gateway to `base_url` authenticated with `auth`.
     pub fn new(base_url: &str, auth: Auth) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -372,6 +387,7 @@ impl Gateway {
         }
     }
 
+    /// The server's base URL.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -1,6 +1,8 @@
 //! One error type for everything the client does, telling apart what a
 //! caller reacts to differently.
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
 use crate::types;
@@ -14,31 +16,52 @@ pub enum ClientError {
     /// 401: the credential is missing, invalid, revoked or expired, and
     /// refreshing did not help. Log in again (`mcpg login`).
     #[error("not authenticated: {message} (log in again)")]
-    Unauthorized { code: String, message: String },
+    Unauthorized {
+        /// The server's error code, e.g. `token_revoked`.
+        code: String,
+        /// The server's sentence.
+        message: String,
+    },
     /// 403: the credential lacks a scope.
     #[error("forbidden: {message}")]
-    Forbidden { code: String, message: String },
+    Forbidden {
+        /// The server's error code, e.g. `insufficient_scope`.
+        code: String,
+        /// The server's sentence (names the missing scope).
+        message: String,
+    },
     /// 404: no such resource (or not yours).
     #[error("not found: {message}")]
-    NotFound { message: String },
+    NotFound {
+        /// The server's sentence.
+        message: String,
+    },
     /// 429: slow down; `retry_after` says for how long when the server said.
     #[error("rate limited: {message}")]
     RateLimited {
+        /// From `Retry-After`.
         retry_after: Option<Duration>,
+        /// The server's sentence.
         message: String,
     },
     /// 400: a field of the request is invalid.
     #[error("invalid request{}: {message}", field.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
     Validation {
+        /// The request field at fault.
         field: Option<String>,
+        /// The server's error code.
         code: String,
+        /// The server's sentence.
         message: String,
     },
     /// Any other error status.
     #[error("server error {status}: {message}")]
     Server {
+        /// The HTTP status (0 when there was none).
         status: u16,
+        /// The server's error code, if any.
         code: String,
+        /// The server's sentence, or what went wrong.
         message: String,
     },
     /// The OAuth login did not complete (denied, timed out, closed browser,

@@ -8,6 +8,8 @@
 //! system browser and prints it), waits for the redirect, checks `state` and
 //! `iss`, exchanges the code with the PKCE verifier, and stores the result.
 
+#![warn(missing_docs)]
+
 use std::{sync::Arc, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
