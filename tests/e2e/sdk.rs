@@ -78,15 +78,16 @@ e2e! {
 
         // A credential stored earlier is found again.
         let again = mcpgate_client::OAuthCredential::from_store(&server.url, store.clone()).unwrap().unwrap();
+        let gw2_cred = again.clone();
         let gw2 = Gateway::new(&server.url, Auth::OAuth(again));
         gw2.call(|c| async move { c.memory_list().send().await }).await.unwrap();
 
-        // Revoked at the server: a clear "log in again".
-        let apps = server.with_key(&user.api_key).authorization_list().send().await.unwrap().into_inner();
-        server.with_key(&user.api_key).authorization_revoke().client_id(&apps.authorizations[0].client_id).send().await.unwrap();
+        // Logging out revokes the grant at the server and forgets it.
+        gw2_cred.revoke().await.unwrap();
         let err = gw.call(|c| async move { c.user_me().send().await }).await.unwrap_err();
         assert!(err.needs_login(), "{err}");
         assert!(err.to_string().contains("log in again"));
+        assert!(store.load(&server.url).unwrap().is_none());
 
         // The other errors a caller acts on.
         let key = Gateway::new(&server.url, Auth::ApiKey(user.api_key.clone().into()));

@@ -45,7 +45,7 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
-    /// Forget the stored credential of the server.
+    /// Revoke the stored credential at the server and forget it.
     Logout,
     /// Show the account and credential in use.
     Whoami,
@@ -332,8 +332,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Logout => {
-            store()?.remove(&server)?;
-            eprintln!("Logged out of {server}.");
+            let store = store()?;
+            match OAuthCredential::from_store(&server, store.clone())? {
+                Some(cred) => {
+                    // Revoke at the server first; forget locally either way.
+                    if let Err(e) = cred.revoke().await {
+                        eprintln!(
+                            "mcpg: could not revoke at the server ({e}); forgetting it locally"
+                        );
+                        store.remove(&server)?;
+                    }
+                    eprintln!("Logged out of {server}.");
+                }
+                None => eprintln!("Not logged in to {server}."),
+            }
             Ok(())
         }
         Command::Whoami => {

@@ -37,6 +37,9 @@ pub struct StoredCredential {
     pub expires_at: Option<DateTime<Utc>>,
     /// The granted scopes, space-separated.
     pub scope: Option<String>,
+    /// Where to revoke the tokens (RFC 7009), from the server's metadata.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for StoredCredential {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for StoredCredential {
             )
             .field("expires_at", &self.expires_at)
             .field("scope", &self.scope)
+            .field("revocation_endpoint", &self.revocation_endpoint)
             .finish()
     }
 }
@@ -197,6 +201,7 @@ pub struct OAuthCredential {
     server: String,
     client_id: String,
     token_endpoint: String,
+    revocation_endpoint: Option<String>,
     tokens: tokio::sync::Mutex<TokenSet>,
     store: Arc<dyn TokenStore>,
     http: reqwest::Client,
@@ -248,6 +253,7 @@ impl OAuthCredential {
             server,
             client_id: s.client_id,
             token_endpoint: s.token_endpoint,
+            revocation_endpoint: s.revocation_endpoint,
             tokens: tokio::sync::Mutex::new(TokenSet {
                 access_token: SecretString::from(s.access_token),
                 refresh_token: s.refresh_token.map(SecretString::from),
@@ -274,6 +280,36 @@ impl OAuthCredential {
             self.refresh_locked(&mut t).await?;
         }
         Ok(t.access_token.clone())
+    }
+
+    /// Log out: revoke the tokens at the server (the refresh token revokes
+    /// the whole grant) and forget them in the store.
+    pub async fn revoke(&self) -> Result<(), ClientError> {
+        let t = self.tokens.lock().await;
+        if let Some(endpoint) = &self.revocation_endpoint {
+            let (token, hint) = match &t.refresh_token {
+                Some(r) => (r.expose_secret(), "refresh_token"),
+                None => (t.access_token.expose_secret(), "access_token"),
+            };
+            let resp = self
+                .http
+                .post(endpoint)
+                .form(&[
+                    ("token", token),
+                    ("token_type_hint", hint),
+                    ("client_id", self.client_id.as_str()),
+                ])
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                return Err(ClientError::Server {
+                    status: resp.status().as_u16(),
+                    code: "revocation_failed".into(),
+                    message: "the server did not revoke the tokens".into(),
+                });
+            }
+        }
+        self.store.remove(&self.server)
     }
 
     /// The server refused `rejected`: refresh, unless another task already
@@ -348,6 +384,7 @@ impl OAuthCredential {
                 .map(|r| r.expose_secret().to_owned()),
             expires_at: t.expires_at,
             scope: t.scope.clone(),
+            revocation_endpoint: self.revocation_endpoint.clone(),
         }
     }
 }
@@ -441,6 +478,7 @@ mod tests {
             refresh_token: Some("mcpg_rt_secret-refresh".into()),
             expires_at: None,
             scope: Some("memories:read".into()),
+            revocation_endpoint: None,
         }
     }
 

@@ -53,6 +53,7 @@ struct Metadata {
     authorization_endpoint: String,
     token_endpoint: String,
     registration_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
 }
 
 fn random(len: usize) -> String {
@@ -212,6 +213,7 @@ pub async fn pkce(
             .expires_in
             .map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
         scope: tokens.scope,
+        revocation_endpoint: meta.revocation_endpoint,
     };
     options.store.save(&server, &stored)?;
     Ok(Arc::new(OAuthCredential::from_stored(
