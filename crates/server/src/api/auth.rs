@@ -18,11 +18,10 @@ use crate::{
     http::context::{Caller, RequestContext},
     service::{
         auth::{self, Principal},
-        oauth::{self, Resource},
+        oauth::Resource,
         rate_limit::{self, LimitKind},
     },
     state::AppState,
-    token,
 };
 
 /// An API key in the `X-API-Key` header.
@@ -125,21 +124,29 @@ pub fn presented_credential(req: &Request) -> Result<Option<String>, Error> {
     }
 }
 
-/// Metric label of an authentication result.
-pub fn outcome(result: &Result<Principal, Error>) -> &'static str {
-    match result {
-        Ok(_) => "ok",
-        Err(Error::MissingCredentials) => "missing",
-        Err(Error::InvalidCredentials(p) | Error::InvalidAccessToken(p)) => match p {
-            CredentialProblem::Malformed => "malformed",
-            CredentialProblem::UnsupportedScheme => "unsupported_scheme",
-            CredentialProblem::Unknown => "unknown",
-            CredentialProblem::Revoked => "revoked",
-            CredentialProblem::Expired => "expired",
-            CredentialProblem::WrongAudience => "wrong_audience",
-        },
-        Err(_) => "error",
+/// Authenticate a request for `resource`: the presented credential (API key
+/// or access token), then the per-credential rate limit; the caller is named
+/// in the request's access-log line. Shared by every REST operation and `/mcp`.
+pub async fn authenticate_request(
+    state: &AppState,
+    req: &Request,
+    resource: Resource,
+) -> Result<Principal, Error> {
+    let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
+    let principal = auth::authenticate(state, &presented, resource).await?;
+    rate_limit::enforce(
+        state,
+        LimitKind::Credential,
+        &principal.credential.id,
+        state.config.rate_limit_credential_per_minute,
+    )?;
+    if let Some(ctx) = req.extensions().get::<std::sync::Arc<RequestContext>>() {
+        ctx.set_caller(Caller {
+            user_id: principal.user_id,
+            credential_id: principal.credential.id.clone(),
+        });
     }
+    Ok(principal)
 }
 
 impl<'a> ApiExtractor<'a> for Auth {
@@ -166,36 +173,9 @@ impl<'a> ApiExtractor<'a> for Auth {
         let state = req.data::<AppState>().ok_or_else(|| {
             ApiError::from(Error::Internal("application state missing".into())).into_poem()
         })?;
-        let principal = async {
-            let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
-            let (kind, principal) = if token::kind_of(&presented) == Some(token::Kind::AccessToken)
-            {
-                let p = oauth::authenticate_access_token(state, &presented, Resource::Api).await;
-                ("access_token", p)
-            } else {
-                (
-                    "api_key",
-                    auth::authenticate_api_key(state, &presented).await,
-                )
-            };
-            state.metrics.auth(kind, outcome(&principal));
-            let principal = principal?;
-            rate_limit::enforce(
-                state,
-                LimitKind::Credential,
-                &principal.credential.id,
-                state.config.rate_limit_credential_per_minute,
-            )?;
-            Ok::<_, Error>(principal)
-        }
-        .await
-        .map_err(|e| ApiError::from(e).into_poem())?;
-        if let Some(ctx) = req.extensions().get::<std::sync::Arc<RequestContext>>() {
-            ctx.set_caller(Caller {
-                user_id: principal.user_id,
-                credential_id: principal.credential.id.clone(),
-            });
-        }
+        let principal = authenticate_request(state, req, Resource::Api)
+            .await
+            .map_err(|e| ApiError::from(e).into_poem())?;
         Ok(Auth(principal))
     }
 }

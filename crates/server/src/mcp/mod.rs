@@ -26,17 +26,11 @@ use rmcp::transport::streamable_http_server::{
 pub use tools::required_scope;
 
 use crate::{
-    api::{auth::presented_credential, error::ErrorBody},
+    api::{auth::authenticate_request, error::ErrorBody},
     error::{CredentialProblem, Error},
-    http::context::{Caller, RequestContext},
     scope::Scope,
-    service::{
-        auth::{self, Principal},
-        oauth::{self, Resource},
-        rate_limit::{self, LimitKind},
-    },
+    service::oauth::Resource,
     state::AppState,
-    token,
 };
 
 /// The scopes the MCP tools use, as advertised in challenges.
@@ -123,25 +117,6 @@ fn origin_allowed(state: &AppState, origin: &str) -> bool {
             .any(|o| o == origin)
 }
 
-async fn authenticate(state: &AppState, req: &Request) -> Result<Principal, Error> {
-    let presented = presented_credential(req)?.ok_or(Error::MissingCredentials)?;
-    let (kind, principal) = if token::kind_of(&presented) == Some(token::Kind::AccessToken) {
-        (
-            "access_token",
-            oauth::authenticate_access_token(state, &presented, Resource::Mcp).await,
-        )
-    } else {
-        (
-            "api_key",
-            auth::authenticate_api_key(state, &presented).await,
-        )
-    };
-    state
-        .metrics
-        .auth(kind, if principal.is_ok() { "ok" } else { "refused" });
-    principal
-}
-
 async fn gate<E: Endpoint<Output = Response>>(
     next: Arc<E>,
     mut req: Request,
@@ -173,7 +148,7 @@ async fn gated<E: Endpoint<Output = Response>>(
             );
         }
     }
-    let principal = match authenticate(state, req).await {
+    let principal = match authenticate_request(state, req, Resource::Mcp).await {
         Ok(p) => p,
         Err(
             e @ (Error::MissingCredentials
@@ -195,20 +170,6 @@ async fn gated<E: Endpoint<Output = Response>>(
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         return resp;
-    }
-    if let Err(e) = rate_limit::enforce(
-        state,
-        LimitKind::Credential,
-        &principal.credential.id,
-        state.config.rate_limit_credential_per_minute,
-    ) {
-        return crate::api::error::ApiError::from(e).into_response();
-    }
-    if let Some(ctx) = req.extensions().get::<Arc<RequestContext>>() {
-        ctx.set_caller(Caller {
-            user_id: principal.user_id,
-            credential_id: principal.credential.id.clone(),
-        });
     }
     // A message that is not JSON never reaches the SDK: 400 with a JSON-RPC
     // parse error, as MCP clients expect.

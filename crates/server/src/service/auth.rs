@@ -58,6 +58,43 @@ impl Principal {
     }
 }
 
+/// Authenticate any presented credential for `resource`: an OAuth access
+/// token (whose audience must include `resource`) or an API key. Records the
+/// attempt in the metrics.
+pub async fn authenticate(
+    state: &AppState,
+    presented: &str,
+    resource: super::oauth::Resource,
+) -> Result<Principal> {
+    let (kind, principal) = if token::kind_of(presented) == Some(token::Kind::AccessToken) {
+        (
+            "access_token",
+            super::oauth::authenticate_access_token(state, presented, resource).await,
+        )
+    } else {
+        ("api_key", authenticate_api_key(state, presented).await)
+    };
+    state.metrics.auth(kind, outcome(&principal));
+    principal
+}
+
+/// Metric label of an authentication result.
+fn outcome(result: &Result<Principal>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(Error::MissingCredentials) => "missing",
+        Err(Error::InvalidCredentials(p) | Error::InvalidAccessToken(p)) => match p {
+            CredentialProblem::Malformed => "malformed",
+            CredentialProblem::UnsupportedScheme => "unsupported_scheme",
+            CredentialProblem::Unknown => "unknown",
+            CredentialProblem::Revoked => "revoked",
+            CredentialProblem::Expired => "expired",
+            CredentialProblem::WrongAudience => "wrong_audience",
+        },
+        Err(_) => "error",
+    }
+}
+
 /// Authenticate an API key.
 pub async fn authenticate_api_key(state: &AppState, presented: &str) -> Result<Principal> {
     let id = token::parse_api_key(presented)

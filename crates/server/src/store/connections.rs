@@ -95,8 +95,9 @@ pub async fn list_for_user(
 /// (same id, so ciphertexts stay bound to it).
 pub async fn save(db: &impl ConnectionTrait, row: conn::Model, exists: bool) -> Result<(), DbErr> {
     if exists {
+        let id = row.id;
         let mut model = conn::ActiveModel::from(row);
-        model.id = sea_orm::ActiveValue::Unchanged(model.id.take().unwrap_or_default());
+        model.id = sea_orm::ActiveValue::Unchanged(id);
         model.user_id = sea_orm::ActiveValue::NotSet;
         model.provider = sea_orm::ActiveValue::NotSet;
         Connections::update(model).exec(db).await?;

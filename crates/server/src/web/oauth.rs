@@ -21,7 +21,6 @@ use crate::{
         rate_limit::{self, LimitKind},
     },
     state::AppState,
-    token::{self as secrets},
 };
 
 /// A JSON body with the headers RFC 6749 §5.1 requires.
@@ -226,20 +225,16 @@ async fn registration_owner(
     let Some(presented) = presented else {
         return Ok(None);
     };
-    let principal = if secrets::kind_of(&presented) == Some(secrets::Kind::AccessToken) {
-        oauth::authenticate_access_token(state, &presented, Resource::Api).await
-    } else {
-        key_auth::authenticate_api_key(state, &presented).await
-    };
-    let principal = principal.map_err(|e| match e {
-        crate::error::Error::InvalidCredentials(_) | crate::error::Error::InvalidAccessToken(_) => {
-            OAuthError::new(
+    let principal = key_auth::authenticate(state, &presented, Resource::Api)
+        .await
+        .map_err(|e| match e {
+            crate::error::Error::InvalidCredentials(_)
+            | crate::error::Error::InvalidAccessToken(_) => OAuthError::new(
                 "invalid_token",
                 "the credential sent with the registration is not valid",
-            )
-        }
-        other => other.into(),
-    })?;
+            ),
+            other => other.into(),
+        })?;
     if !principal.credential.scopes.contains(Scope::KeysWrite) {
         return Err(OAuthError::new(
             "access_denied",

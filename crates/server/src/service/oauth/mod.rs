@@ -662,17 +662,10 @@ async fn refresh(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let presented = presented.expose_secret();
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-    let id = token::parse(Kind::RefreshToken, presented).map_err(|_| invalid())?;
     let now = state.clock.now();
     // Two passes at most: losing the rotation race re-reads the row.
     for _ in 0..2 {
-        let row = store::oauth::find_refresh(&state.db, id)
-            .await?
-            .ok_or_else(invalid)?;
-        if !token::hashes_match(&token::hash_secret(presented), &row.secret_hash) {
-            return Err(invalid());
-        }
-        let grant = store::oauth::find_grant(&state.db, row.grant_id)
+        let (row, grant) = presented_refresh(state, presented)
             .await?
             .ok_or_else(invalid)?;
         if grant.client_id != client.id {
@@ -853,6 +846,40 @@ async fn client_credentials(
 
 // ================================================================ revoke / introspect
 
+/// The access-token row `presented` names, when its secret matches. No
+/// validity checks: the caller decides what revoked or expired means to it.
+async fn presented_access(
+    state: &AppState,
+    presented: &str,
+) -> OAuthResult<Option<oauth_access_token::Model>> {
+    let Ok(id) = token::parse(Kind::AccessToken, presented) else {
+        return Ok(None);
+    };
+    Ok(store::oauth::find_access(&state.db, id)
+        .await?
+        .filter(|r| token::hashes_match(&token::hash_secret(presented), &r.secret_hash)))
+}
+
+/// The refresh-token row `presented` names and its grant, when its secret
+/// matches. No validity checks.
+async fn presented_refresh(
+    state: &AppState,
+    presented: &str,
+) -> OAuthResult<Option<(oauth_refresh_token::Model, oauth_grant::Model)>> {
+    let Ok(id) = token::parse(Kind::RefreshToken, presented) else {
+        return Ok(None);
+    };
+    let Some(row) = store::oauth::find_refresh(&state.db, id)
+        .await?
+        .filter(|r| token::hashes_match(&token::hash_secret(presented), &r.secret_hash))
+    else {
+        return Ok(None);
+    };
+    Ok(store::oauth::find_grant(&state.db, row.grant_id)
+        .await?
+        .map(|grant| (row, grant)))
+}
+
 /// `POST /oauth/revoke` (RFC 7009): a refresh token revokes its whole grant,
 /// an access token itself. Unknown tokens and tokens of other clients are
 /// answered the same way (success), so the endpoint reveals nothing.
@@ -865,31 +892,18 @@ pub async fn revoke(
     let now = state.clock.now();
     match token::kind_of(presented) {
         Some(Kind::AccessToken) => {
-            let Ok(id) = token::parse(Kind::AccessToken, presented) else {
-                return Ok(());
-            };
-            if let Some(row) = store::oauth::find_access(&state.db, id).await? {
-                if token::hashes_match(&token::hash_secret(presented), &row.secret_hash)
-                    && row.client_id == client.id
-                {
-                    store::oauth::revoke_access(&state.db, id, now).await?;
+            if let Some(row) = presented_access(state, presented).await? {
+                if row.client_id == client.id {
+                    store::oauth::revoke_access(&state.db, &row.id, now).await?;
                 }
             }
         }
         Some(Kind::RefreshToken) => {
-            let Ok(id) = token::parse(Kind::RefreshToken, presented) else {
-                return Ok(());
-            };
-            if let Some(row) = store::oauth::find_refresh(&state.db, id).await? {
-                let grant = store::oauth::find_grant(&state.db, row.grant_id).await?;
-                if let Some(grant) = grant {
-                    if token::hashes_match(&token::hash_secret(presented), &row.secret_hash)
-                        && grant.client_id == client.id
-                    {
-                        let txn = crate::db::begin_write(&state.db).await?;
-                        store::oauth::revoke_grants(&txn, &[grant.id], now).await?;
-                        txn.commit().await?;
-                    }
+            if let Some((_, grant)) = presented_refresh(state, presented).await? {
+                if grant.client_id == client.id {
+                    let txn = crate::db::begin_write(&state.db).await?;
+                    store::oauth::revoke_grants(&txn, &[grant.id], now).await?;
+                    txn.commit().await?;
                 }
             }
         }
@@ -951,16 +965,10 @@ pub async fn introspect(
     let now = state.clock.now();
     match token::kind_of(presented) {
         Some(Kind::AccessToken) => {
-            let Ok(id) = token::parse(Kind::AccessToken, presented) else {
+            let Some(row) = presented_access(state, presented).await? else {
                 return Ok(Introspection::inactive());
             };
-            let Some(row) = store::oauth::find_access(&state.db, id).await? else {
-                return Ok(Introspection::inactive());
-            };
-            if !token::hashes_match(&token::hash_secret(presented), &row.secret_hash)
-                || row.revoked_at.is_some()
-                || row.expires_at <= now
-            {
+            if row.revoked_at.is_some() || row.expires_at <= now {
                 return Ok(Introspection::inactive());
             }
             Ok(Introspection {
@@ -976,17 +984,10 @@ pub async fn introspect(
             })
         }
         Some(Kind::RefreshToken) => {
-            let Ok(id) = token::parse(Kind::RefreshToken, presented) else {
+            let Some((row, grant)) = presented_refresh(state, presented).await? else {
                 return Ok(Introspection::inactive());
             };
-            let Some(row) = store::oauth::find_refresh(&state.db, id).await? else {
-                return Ok(Introspection::inactive());
-            };
-            let Some(grant) = store::oauth::find_grant(&state.db, row.grant_id).await? else {
-                return Ok(Introspection::inactive());
-            };
-            if !token::hashes_match(&token::hash_secret(presented), &row.secret_hash)
-                || row.revoked_at.is_some()
+            if row.revoked_at.is_some()
                 || row.rotated_at.is_some()
                 || grant.revoked_at.is_some()
                 || row.expires_at <= now
@@ -1022,10 +1023,8 @@ pub async fn authenticate_access_token(
         .map_err(|_| Error::InvalidAccessToken(CredentialProblem::Malformed))?;
     let row = store::oauth::find_access(&state.db, id)
         .await?
+        .filter(|r| token::hashes_match(&token::hash_secret(presented), &r.secret_hash))
         .ok_or(Error::InvalidAccessToken(CredentialProblem::Unknown))?;
-    if !token::hashes_match(&token::hash_secret(presented), &row.secret_hash) {
-        return Err(Error::InvalidAccessToken(CredentialProblem::Unknown));
-    }
     if row.revoked_at.is_some() {
         return Err(Error::InvalidAccessToken(CredentialProblem::Revoked));
     }
