@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod browser;
 mod connect;
 mod docs;
 mod errors;

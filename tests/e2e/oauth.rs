@@ -324,8 +324,8 @@ e2e! {
         let b = browser();
         let resp = server.login(&b, &user, "/login").await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-        let page = b.get(format!("{}/login", server.url)).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains(&email), "signed-in page names the account");
+        let page = b.get(format!("{}/", server.url)).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains(&email), "the signed-in home page names the account");
         // Changing it needs the current password, and ends every session.
         let (status, err) = expect_error(me.user_set_password().body(types::SetPasswordRequest {
             password: "another password".into(), current_password: Some("wrong one!".into()), email: None,

@@ -193,6 +193,36 @@ e2e! {
         server.stop().await;
     }
 
+    async fn foreign_and_opaque_origins_change_nothing(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register_with_password().await;
+        let b = browser();
+        let html = b.get(format!("{}/login", server.url)).send().await.unwrap().text().await.unwrap();
+        let mut form = hidden_fields(&html);
+        form.push(("email".into(), user.email.clone()));
+        form.push(("password".into(), user.password.clone()));
+        // A valid form with the right password, from another site, or from
+        // the opaque origin `null` (a sandboxed frame, a page that hid where
+        // it came from), which is never ours.
+        for origin in ["https://evil.example", "null"] {
+            let resp = b.post(format!("{}/login", server.url)).header("origin", origin).form(&form).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{origin}");
+            let cookies: Vec<_> = resp.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).collect();
+            assert!(cookies.iter().all(|c| !c.starts_with("mcpgate_session=")), "{origin}: {cookies:?}");
+        }
+        // Nothing happened: no session (the login page still shows its form)
+        // and no login in the user's audit trail.
+        let resp = b.get(format!("{}/login", server.url)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let owner = server.with_key(&user.api_key);
+        let events = owner.audit_list().send().await.unwrap().into_inner();
+        assert!(events.events.iter().all(|e| !e.action.starts_with("login.")), "{:?}", events.events);
+        // The same form from our own origin signs in.
+        let resp = b.post(format!("{}/login", server.url)).header("origin", &server.url).form(&form).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        server.stop().await;
+    }
+
     async fn token_and_login_endpoints_are_rate_limited(backend) {
         let server = TestServer::start_with(backend, |c| {
             c.rate_limit_token_per_minute = 2;
@@ -241,7 +271,7 @@ e2e! {
             let b = browser();
             let resp = server.login(&b, &user, target).await;
             assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-            assert_eq!(location(&resp), "/login", "{target}");
+            assert_eq!(location(&resp), "/", "{target}");
         }
         server.stop().await;
     }

@@ -4,8 +4,20 @@
 //!
 //! Postgres runs when `MCPGATE_TEST_POSTGRES_URL` is set (an admin URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`): every server gets a fresh
-//! database, dropped afterwards. Without it the Postgres half prints that it
-//! was skipped, and fails when `CI=true`.
+//! database, dropped afterwards. The browser tests ([`browser`]) run when
+//! Chromium and chromedriver are installed.
+//!
+//! # Skips
+//!
+//! A test that cannot run here (no Postgres configured, no browser
+//! installed) passes after calling [`skip`], which writes one line
+//! `skipped <test> ...: <what to do to run it>` straight to the process's
+//! standard error. Straight, not through `eprintln!`: libtest captures the
+//! print macros of passing tests and would swallow the notice, so the line
+//! shows in every `cargo test` run and `.ci/run` can refuse any log with a
+//! line starting `skipped `. Under `CI=true` (or `CI=1`) a skip is a
+//! failure instead: the test panics with a sentence saying what to set or
+//! install.
 
 use std::{
     io::Write,
@@ -28,6 +40,24 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `sqlite` or `postgres`: the last segment of the test's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A test's path as libtest names it: `module_path!()` without the crate,
+/// such as `keys::create_and_list` for `e2e::keys::create_and_list`.
+pub fn test_path(module_path: &str) -> &str {
+    module_path
+        .split_once("::")
+        .map_or(module_path, |(_, rest)| rest)
+}
+
 /// The admin URL of the test Postgres server, if configured.
 pub fn postgres_admin_url() -> Option<String> {
     std::env::var("MCPGATE_TEST_POSTGRES_URL")
@@ -35,18 +65,36 @@ pub fn postgres_admin_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// Whether the suite can run on `backend`; prints a skip notice, and panics
-/// under `CI=true` when Postgres is not configured.
+/// Whether `CI` is set to `true` or `1`: skipping is then a failure.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Record that `what` (a test and the half of it that cannot run, such as
+/// `"keys::list on postgres"`) was skipped; `how_to_enable` says what to set
+/// or install to run it. Writes `skipped <what>: <how_to_enable>` on a line
+/// of its own directly to fd 2, past libtest's capture; panics instead under
+/// `CI=true`. See the module documentation.
+pub fn skip(what: &str, how_to_enable: &str) {
+    if in_ci() {
+        panic!("CI is set, so {what} must not be skipped: {how_to_enable}");
+    }
+    // One write of the whole line, starting on a fresh line, so it is never
+    // glued to libtest's `test name ... ` or to another test's notice.
+    let line = format!("\nskipped {what}: {how_to_enable}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Whether the suite can run on `backend`; when Postgres is not configured
+/// the test is [`skip`]ped (a failure under `CI=true`).
 pub fn backend_available(backend: Backend, test: &str) -> bool {
     if backend == Backend::Sqlite || postgres_admin_url().is_some() {
         return true;
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!(
-            "CI=true but MCPGATE_TEST_POSTGRES_URL is not set: the Postgres suite must run in CI"
-        );
-    }
-    eprintln!("skipped {test} on postgres: set MCPGATE_TEST_POSTGRES_URL to run it");
+    skip(
+        &format!("{test} on postgres"),
+        "set MCPGATE_TEST_POSTGRES_URL (for example postgres://postgres@127.0.0.1:5432/postgres) to run it",
+    );
     false
 }
 
@@ -71,7 +119,10 @@ macro_rules! e2e {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if $crate::backend_available($crate::Backend::Postgres, stringify!($name)) {
+                    if $crate::backend_available(
+                        $crate::Backend::Postgres,
+                        $crate::test_path(module_path!()),
+                    ) {
                         run($crate::Backend::Postgres).await
                     }
                 }
@@ -80,6 +131,7 @@ macro_rules! e2e {
     };
 }
 
+pub mod browser;
 pub mod mcp;
 pub mod oauth;
 
@@ -250,6 +302,17 @@ impl TestServer {
 
     /// Start after `customize` adjusts the configuration.
     pub async fn start_with(backend: Backend, customize: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(backend, "127.0.0.1", customize).await
+    }
+
+    /// Like [`TestServer::start_with`] on another loopback address (e.g.
+    /// `127.0.0.2`): browsers keep cookies per host, not per port, so two
+    /// servers one browser visits must not share a host.
+    pub async fn start_on(
+        backend: Backend,
+        host: &str,
+        customize: impl FnOnce(&mut Config),
+    ) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("temp dir");
         let pg = match backend {
@@ -279,9 +342,9 @@ impl TestServer {
                 .expect("free port")
                 .port();
             let mut config = base.clone();
-            config.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+            config.listen = format!("{host}:{port}").parse().expect("addr");
             if own_public_url {
-                config.public_url = format!("http://127.0.0.1:{port}");
+                config.public_url = format!("http://{host}:{port}");
             }
             config.validate().expect("valid test config");
             match Server::start_with_clock(config.clone(), clock.clone()).await {

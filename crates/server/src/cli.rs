@@ -1,4 +1,5 @@
-//! Command line: `mcpgate [serve]`, `mcpgate migrate up|down|status`.
+//! Command line: `mcpgate [serve]`, `mcpgate migrate up|down|status`,
+//! `mcpgate admin …` (operator commands).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -92,11 +93,26 @@ pub enum ClientsAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Set a new web-login password for an account, read as one line from
+    /// standard input; every web session of the account ends.
+    ResetPassword {
+        /// The account's email.
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AdminAction {
     /// Manage OAuth clients.
     Clients {
         #[command(subcommand)]
         action: ClientsAction,
+    },
+    /// Manage accounts.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
     },
     /// Re-encrypt every stored upstream token under the current master key.
     /// Run it after setting the new key as `encryption_key` and the old one as
@@ -276,9 +292,69 @@ async fn clients(config: Config, action: ClientsAction) -> anyhow::Result<()> {
     result
 }
 
+async fn users(config: Config, action: UsersAction) -> anyhow::Result<()> {
+    match action {
+        UsersAction::ResetPassword { email } => {
+            use crate::{error::Error, service::accounts};
+            let password = read_password_line()?;
+            let state = crate::server::offline_state(config).await?;
+            let result = accounts::reset_password(&state, &email, password).await;
+            state.db.close_by_ref().await?;
+            match result {
+                Ok(reset) => {
+                    println!(
+                        "password reset for {email} (user {}); {} web session(s) ended",
+                        reset.user_id, reset.sessions_ended
+                    );
+                    Ok(())
+                }
+                Err(Error::NotFound(_)) => {
+                    anyhow::bail!("no account has the email {email}; nothing was changed")
+                }
+                Err(Error::Validation { message, .. }) => {
+                    anyhow::bail!("the new password was refused: it {message}; nothing was changed")
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// One line from standard input, without its line ending, as a secret.
+fn read_password_line() -> anyhow::Result<secrecy::SecretString> {
+    use std::io::{BufRead, IsTerminal, Read};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!(
+            "Type the new password and press Enter. It is shown as you type; \
+             to avoid that, pipe it in (see docs/operations.md)."
+        );
+    }
+    // bcrypt reads 72 bytes at most and longer passwords are refused anyway;
+    // the cap bounds what is read, and the buffer never grows (a growing
+    // buffer would leave copies behind).
+    const CAP: u64 = 4096;
+    let mut line = String::with_capacity(CAP as usize + 1);
+    stdin.lock().take(CAP).read_line(&mut line).map_err(|e| {
+        zeroize::Zeroize::zeroize(&mut line);
+        anyhow::anyhow!("cannot read the new password from standard input: {e}")
+    })?;
+    // An exact-size copy (no reallocation leaves a copy behind), then the
+    // read buffer is wiped.
+    let password = secrecy::SecretString::from(line.trim_end_matches(['\n', '\r']).to_owned());
+    zeroize::Zeroize::zeroize(&mut line);
+    if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
+        anyhow::bail!(
+            "no password on standard input: send the new password as one line; nothing was changed"
+        );
+    }
+    Ok(password)
+}
+
 async fn admin(config: Config, action: AdminAction) -> anyhow::Result<()> {
     match action {
         AdminAction::Clients { action } => clients(config, action).await,
+        AdminAction::Users { action } => users(config, action).await,
         AdminAction::RotateKey => {
             let state = crate::server::offline_state(config).await?;
             let report = crate::service::connect::rotate_key(&state).await;

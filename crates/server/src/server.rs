@@ -87,7 +87,8 @@ impl Server {
             listen = %local,
             public_url = %state.config.public_url,
             database = %target,
-            "mcpgate listening"
+            "mcpgate listening: open {}/ in a browser",
+            state.config.public_url
         );
         Ok(RunningServer {
             addr: local,

@@ -340,3 +340,163 @@ fn operators_create_list_and_delete_oauth_clients() {
     assert!(!ok);
     assert!(err.contains("no client"), "{err}");
 }
+
+/// `run` with `input` on standard input.
+fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = mcpgate(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mcpgate");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().expect("run mcpgate");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The state the binary uses for `dir` (default data dir `dir/data`).
+async fn state_of(dir: &Path) -> mcpgate_server::state::AppState {
+    use mcpgate_server::config::{Config, Overrides};
+    let overrides = Overrides {
+        data_dir: Some(dir.join("data")),
+        ..Default::default()
+    };
+    let config = Config::load_from(None, &[], &overrides).unwrap().config;
+    mcpgate_server::server::offline_state(config).await.unwrap()
+}
+
+async fn can_log_in(state: &mcpgate_server::state::AppState, email: &str, password: &str) -> bool {
+    use mcpgate_server::service::sessions::{login, LoginError};
+    match login(state, email, password.to_owned().into()).await {
+        Ok(_) => true,
+        Err(LoginError::InvalidCredentials) => false,
+        Err(LoginError::Other(e)) => panic!("login: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_reset_a_forgotten_password() {
+    use mcpgate_server::service::{accounts, audit, sessions};
+    const EMAIL: &str = "forgot@example.com";
+    const OLD: &str = "the old password";
+    const NEW: &str = "Brand-new secret 42";
+    let dir = tempfile::tempdir().unwrap();
+    let reset = |input: &str| {
+        run_with_stdin(
+            dir.path(),
+            &["admin", "users", "reset-password", EMAIL],
+            input,
+        )
+    };
+
+    let state = state_of(dir.path()).await;
+    accounts::register(
+        &state,
+        accounts::RegisterInput {
+            client_ip: None,
+            name: Some("Forgetful".into()),
+            email: Some(EMAIL.into()),
+            password: Some(OLD.to_owned().into()),
+        },
+    )
+    .await
+    .unwrap();
+    let (cookie, _) = sessions::login(&state, EMAIL, OLD.to_owned().into())
+        .await
+        .unwrap();
+    let cookie = secrecy::ExposeSecret::expose_secret(&cookie).to_owned();
+    assert!(sessions::current(&state, &cookie).await.unwrap().is_some());
+    state.db.close_by_ref().await.unwrap();
+
+    // Refused: too short (the API's rule, named), empty, unknown account.
+    let (ok, out, err) = reset("Xy7#q\n");
+    assert!(!ok, "{out}");
+    assert!(err.contains("at least 8 characters"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(!err.contains("Xy7#q") && !out.contains("Xy7#q"), "{err}");
+    let (ok, _, err) = reset(&format!("{}\n", "x".repeat(73)));
+    assert!(!ok);
+    assert!(err.contains("at most 72 bytes"), "{err}");
+    let (ok, _, err) = reset("\n");
+    assert!(!ok);
+    assert!(err.contains("no password on standard input"), "{err}");
+    let (ok, _, err) = reset("");
+    assert!(!ok);
+    assert!(err.contains("no password on standard input"), "{err}");
+    let (ok, _, err) = run_with_stdin(
+        dir.path(),
+        &["admin", "users", "reset-password", "nobody@example.com"],
+        &format!("{NEW}\n"),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("no account has the email nobody@example.com"),
+        "{err}"
+    );
+    assert!(!err.contains(NEW), "{err}");
+    let state = state_of(dir.path()).await;
+    assert!(can_log_in(&state, EMAIL, OLD).await, "nothing changed");
+    assert!(
+        sessions::current(&state, &cookie).await.unwrap().is_some(),
+        "the session survived the refused resets"
+    );
+    state.db.close_by_ref().await.unwrap();
+
+    // Reset: the new password works, the old does not, sessions ended.
+    let (ok, out, err) = reset(&format!("{NEW}\r\n"));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("password reset for forgot@example.com"),
+        "{out}"
+    );
+    assert!(out.contains("2 web session(s) ended"), "{out}");
+    assert!(!out.contains(NEW) && !err.contains(NEW), "{out}{err}");
+    let state = state_of(dir.path()).await;
+    assert!(
+        sessions::current(&state, &cookie).await.unwrap().is_none(),
+        "every web session ended"
+    );
+    assert!(
+        can_log_in(&state, EMAIL, NEW).await,
+        "the new password works"
+    );
+    assert!(
+        !can_log_in(&state, EMAIL, OLD).await,
+        "the old one does not"
+    );
+
+    // Audited: by the operator, with no credential, and no secret.
+    let events = audit::list(&state, None, Some(50), None)
+        .await
+        .unwrap()
+        .events;
+    let resets: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == audit::action::PASSWORD_RESET)
+        .collect();
+    assert_eq!(resets.len(), 1, "one event for the one reset");
+    let event = resets[0];
+    assert_eq!(event.credential_id, None);
+    let details: serde_json::Value = serde_json::from_str(&event.details).unwrap();
+    assert_eq!(details["by"], "operator");
+    assert_eq!(details["sessions_ended"], 2);
+    assert!(!event.details.contains(NEW));
+    state.db.close_by_ref().await.unwrap();
+
+    // The operator's audit listing shows it too.
+    let (ok, out, _) = run(dir.path(), &["admin", "audit"]);
+    assert!(ok);
+    assert!(out.contains("user.password_reset"), "{out}");
+    assert!(!out.contains(NEW));
+}

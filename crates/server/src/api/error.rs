@@ -98,6 +98,26 @@ impl ApiError {
         ApiError::Unauthorized(Json(ErrorBody::new(code, message)), API_CHALLENGE.into())
     }
 
+    /// The status and body, for the pages, which render the same code and
+    /// sentence as HTML instead of JSON.
+    pub fn parts(&self) -> (poem::http::StatusCode, &ErrorBody) {
+        use poem::http::StatusCode as S;
+        match self {
+            ApiError::BadRequest(b) => (S::BAD_REQUEST, &b.0),
+            ApiError::Unauthorized(b, _) => (S::UNAUTHORIZED, &b.0),
+            ApiError::Forbidden(b) => (S::FORBIDDEN, &b.0),
+            ApiError::NotFound(b) => (S::NOT_FOUND, &b.0),
+            ApiError::Conflict(b) => (S::CONFLICT, &b.0),
+            ApiError::PreconditionFailed(b) => (S::PRECONDITION_FAILED, &b.0),
+            ApiError::PayloadTooLarge(b) => (S::PAYLOAD_TOO_LARGE, &b.0),
+            ApiError::UnsupportedMediaType(b) => (S::UNSUPPORTED_MEDIA_TYPE, &b.0),
+            ApiError::TooManyRequests(b, _) => (S::TOO_MANY_REQUESTS, &b.0),
+            ApiError::Internal(b) => (S::INTERNAL_SERVER_ERROR, &b.0),
+            ApiError::BadGateway(b) => (S::BAD_GATEWAY, &b.0),
+            ApiError::Unavailable(b) => (S::SERVICE_UNAVAILABLE, &b.0),
+        }
+    }
+
     /// As a `poem::Error`, for extractors that must fail with our body.
     pub fn into_poem(self) -> poem::Error {
         use poem::IntoResponse;

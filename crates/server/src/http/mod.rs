@@ -36,7 +36,13 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     }
     let routes = routes
         .nest("/mcp", crate::mcp::endpoint(&state))
-        .nest("/", api::api_service())
+        .nest(
+            "/",
+            HomeOr {
+                home: crate::web::home(),
+                rest: poem::IntoEndpoint::into_endpoint(api::api_service()),
+            },
+        )
         .around(envelope)
         .around(limit_ip)
         .with(cors)
@@ -49,6 +55,26 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/", routes)
         .around(observe)
         .data(state)
+}
+
+/// `/` is the home page; everything else under the root nest is the API.
+/// (A route at `/` beside a nest at `/` never matches: the nest's catch-all
+/// takes the empty rest.)
+struct HomeOr<H, R> {
+    home: H,
+    rest: R,
+}
+
+impl<H: Endpoint, R: Endpoint> Endpoint for HomeOr<H, R> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if req.uri().path() == "/" {
+            self.home.call(req).await.map(IntoResponse::into_response)
+        } else {
+            self.rest.call(req).await.map(IntoResponse::into_response)
+        }
+    }
 }
 
 /// CORS for this server's own origin (its pages and Swagger UI post
@@ -196,11 +222,12 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
 }
 
 async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    let html = wants_html(&req);
     match next.call(req).await {
-        Ok(resp) => Ok(wrap_plain_error(resp.into_response())),
+        Ok(resp) => Ok(wrap_plain_error(resp.into_response(), html)),
         Err(err) => {
             let operation = err.data::<poem_openapi::OperationId>().copied();
-            let mut resp = wrap_plain_error(error_response(err));
+            let mut resp = wrap_plain_error(error_response(err), html);
             if let Some(op) = operation {
                 resp.set_data(op);
             }
@@ -245,9 +272,19 @@ fn error_response(err: poem::Error) -> Response {
     }
 }
 
+/// A browser navigating (it lists `text/html` in `Accept`; API clients,
+/// fetch calls and curl do not) is shown pages, not JSON.
+fn wants_html(req: &Request) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
 /// Responses with an error status that are not JSON (framework defaults such
-/// as 404 for an unknown route or 405) get the standard JSON body.
-fn wrap_plain_error(resp: Response) -> Response {
+/// as 404 for an unknown route or 405) get the standard JSON body, or for a
+/// browser (`html`) an error page with a way home.
+fn wrap_plain_error(resp: Response, html: bool) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -278,7 +315,11 @@ fn wrap_plain_error(resp: Response) -> Response {
         s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
         _ => ("bad_request", "The request could not be processed."),
     };
-    let mut out = Json(ErrorBody::new(code, message)).into_response();
+    let mut out = if html {
+        crate::web::plain_error_page(status, code)
+    } else {
+        Json(ErrorBody::new(code, message)).into_response()
+    };
     out.set_status(status);
     for (name, value) in resp.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -1,4 +1,5 @@
-//! Accounts: registration and the caller's own profile.
+//! Accounts: registration, the caller's own profile, and the operator's
+//! password reset.
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -136,6 +137,55 @@ pub(crate) async fn hash_password(password: SecretString) -> Result<String> {
         .await
         .map_err(|e| Error::Internal(format!("password hashing task: {e}")))?
         .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+}
+
+/// What a password reset changed.
+#[derive(Debug)]
+pub struct PasswordReset {
+    pub user_id: Uuid,
+    /// Web sessions of the account that were ended.
+    pub sessions_ended: u64,
+}
+
+/// `mcpgate admin users reset-password`: the operator sets a new web-login
+/// password for the account with `email` (same rules as the API), every web
+/// session of the account ends, and the change is audited, in one
+/// transaction. An unknown email is [`Error::NotFound`] and changes nothing.
+pub async fn reset_password(
+    state: &AppState,
+    email: &str,
+    password: SecretString,
+) -> Result<PasswordReset> {
+    let email = email.trim().to_lowercase();
+    let user = store::users::find_by_email(&state.db, &email)
+        .await?
+        .ok_or(Error::NotFound("account"))?;
+    let hash = hash_password(password).await?;
+    let now = state.clock.now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    store::users::set_password(&txn, user.id, None, hash).await?;
+    let sessions_ended = store::sessions::delete_for_user(&txn, user.id).await?;
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: user.id,
+            action: audit::action::PASSWORD_RESET,
+            credential_id: None,
+            target: None,
+            details: serde_json::json!({
+                "by": "operator",
+                "first_password": user.password_hash.is_none(),
+                "sessions_ended": sessions_ended,
+            }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(PasswordReset {
+        user_id: user.id,
+        sessions_ended,
+    })
 }
 
 pub struct Me {

@@ -19,10 +19,14 @@ pub mod action {
     pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
     pub const LOGIN_FAILED: &str = "login.failed";
     pub const LOGOUT: &str = "logout";
+    pub const SESSIONS_ENDED: &str = "sessions.ended";
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    /// The operator set a new password (`mcpgate admin users reset-password`).
+    pub const PASSWORD_RESET: &str = "user.password_reset";
     pub const OAUTH_CONSENT_GRANTED: &str = "oauth.consent_granted";
     pub const OAUTH_FAMILY_REVOKED: &str = "oauth.token_family_revoked";
     pub const OAUTH_AUTHORIZATION_REVOKED: &str = "oauth.authorization_revoked";
+    pub const OAUTH_CLIENT_DELETED: &str = "oauth.client_deleted";
     pub const CONNECTION_CREATED: &str = "connection.created";
     pub const CONNECTION_DELETED: &str = "connection.deleted";
 }

@@ -18,6 +18,9 @@ use crate::{
 pub enum CredentialKind {
     ApiKey,
     AccessToken,
+    /// A signed-in browser on the account console: the person themselves,
+    /// holding every scope of their own account.
+    WebSession,
 }
 
 impl CredentialKind {
@@ -25,6 +28,7 @@ impl CredentialKind {
         match self {
             CredentialKind::ApiKey => "api_key",
             CredentialKind::AccessToken => "access_token",
+            CredentialKind::WebSession => "web_session",
         }
     }
 }

@@ -92,7 +92,12 @@ fn invalid(name: &str, why: impl std::fmt::Display) -> ConfigError {
 fn endpoint(name: &str, field: &str, value: Option<&str>) -> Result<Option<url::Url>, ConfigError> {
     let Some(value) = value else { return Ok(None) };
     let url = url::Url::parse(value).map_err(|_| invalid(name, format!("{field} is not a URL")))?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     if url.scheme() == "https" || (url.scheme() == "http" && loopback) {
         Ok(Some(url))
     } else {

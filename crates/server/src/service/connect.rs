@@ -215,6 +215,8 @@ pub struct ProviderView {
     pub available: bool,
     pub connected: bool,
     pub status: Option<String>,
+    /// The provider's last error for the caller's connection, if any.
+    pub last_error: Option<String>,
 }
 
 pub async fn providers(state: &AppState, principal: &Principal) -> Result<Vec<ProviderView>> {
@@ -231,6 +233,7 @@ pub async fn providers(state: &AppState, principal: &Principal) -> Result<Vec<Pr
                 available: p.available(),
                 connected: conn.is_some(),
                 status: conn.map(|c| c.status.clone()),
+                last_error: conn.and_then(|c| c.last_error.clone()),
             }
         })
         .collect())
@@ -347,6 +350,8 @@ pub enum CallbackOutcome {
 /// Why a callback failed, for the page.
 #[derive(Debug)]
 pub enum CallbackError {
+    /// No provider of that name is configured on this server.
+    UnknownProvider,
     /// The state is unknown, of another provider, expired or already used.
     InvalidState(&'static str),
     /// The provider reported an error (`error=access_denied`, ...).
@@ -387,7 +392,7 @@ pub async fn callback(
     params: CallbackParams,
     session_user: Option<Uuid>,
 ) -> std::result::Result<CallbackOutcome, CallbackError> {
-    let p = provider(state, name).map_err(|_| CallbackError::InvalidState("unknown provider"))?;
+    let p = provider(state, name).map_err(|_| CallbackError::UnknownProvider)?;
     let presented = params.state.ok_or(CallbackError::InvalidState(
         "the state parameter is missing",
     ))?;
@@ -775,6 +780,7 @@ pub async fn refresh(state: &AppState, c: connection::Model) -> Result<connectio
     if !store::connections::claim_refresh(
         &state.db,
         c.id,
+        &c.access_token_enc,
         now,
         now + chrono::Duration::seconds(CLAIM_SECS),
     )

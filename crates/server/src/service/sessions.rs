@@ -123,6 +123,20 @@ pub async fn login(
         state.metrics.login("failed");
         return Err(LoginError::InvalidCredentials);
     };
+    let opened = open(state, &user, serde_json::json!({})).await?;
+    state.metrics.login("ok");
+    Ok(opened)
+}
+
+/// Open a session for `user` (after a checked password, a sign-up, or a
+/// password change from the console) and record the sign-in.
+pub(crate) async fn open(
+    state: &AppState,
+    user: &crate::entity::user::Model,
+    details: serde_json::Value,
+) -> Result<(SecretString, Session)> {
+    let origin = context::origin();
+    let now = state.clock.now();
     let new = token::generate(Kind::WebSession);
     let txn = crate::db::begin_write(&state.db).await?;
     store::sessions::insert(
@@ -146,21 +160,117 @@ pub async fn login(
             action: audit::action::LOGIN_SUCCEEDED,
             credential_id: Some(&new.id),
             target: None,
-            details: serde_json::json!({}),
+            details,
         },
     )
     .await?;
     txn.commit().await?;
-    state.metrics.login("ok");
     Ok((
         new.key,
         Session {
             id: new.id,
             user_id: user.id,
-            email: user.email,
-            name: user.name,
+            email: user.email.clone(),
+            name: user.name.clone(),
         },
     ))
+}
+
+impl Session {
+    /// The session as a credential: the person at the console acts on their
+    /// own account with every scope, through the same services as the API.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            user_id: self.user_id,
+            credential: super::auth::Credential {
+                kind: super::auth::CredentialKind::WebSession,
+                id: self.id.clone(),
+                scopes: crate::scope::Scopes::all(),
+            },
+        }
+    }
+
+    /// How the console names the person: email, else name, else the id.
+    pub fn display_name(&self) -> String {
+        self.email
+            .clone()
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| self.user_id.to_string())
+    }
+}
+
+/// Sign up from the console: register the account (same rules and limits as
+/// `POST /api/v1/users/register`) and open a session for it.
+pub async fn sign_up(
+    state: &AppState,
+    input: super::accounts::RegisterInput,
+) -> Result<(super::accounts::Registered, SecretString, Session)> {
+    let registered = super::accounts::register(state, input).await?;
+    let user = store::users::find(&state.db, registered.user_id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    let (cookie, session) = open(state, &user, serde_json::json!({ "sign_up": true })).await?;
+    Ok((registered, cookie, session))
+}
+
+/// Change the password from the console: limited like a login (per IP and
+/// per account), the current password required; every session ends and the
+/// person's own browser gets a fresh one.
+pub async fn change_password(
+    state: &AppState,
+    session: &Session,
+    current: SecretString,
+    new: SecretString,
+) -> Result<(SecretString, Session)> {
+    let origin = context::origin();
+    if let Some(ip) = &origin.ip {
+        rate_limit::enforce(
+            state,
+            LimitKind::Login,
+            ip,
+            state.config.rate_limit_login_per_minute,
+        )?;
+    }
+    rate_limit::enforce(
+        state,
+        LimitKind::Login,
+        &format!("user:{}", session.user_id),
+        state.config.rate_limit_login_per_minute,
+    )?;
+    if current.expose_secret().is_empty() {
+        return Err(Error::validation("current_password", "is required"));
+    }
+    set_password(state, &session.principal(), None, Some(current), new).await?;
+    let user = store::users::find(&state.db, session.user_id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    open(
+        state,
+        &user,
+        serde_json::json!({ "after_password_change": true }),
+    )
+    .await
+}
+
+/// End every other session of the signed-in person; returns how many.
+pub async fn end_other_sessions(state: &AppState, session: &Session) -> Result<u64> {
+    let now = state.clock.now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    let ended = store::sessions::delete_for_user_except(&txn, session.user_id, &session.id).await?;
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: session.user_id,
+            action: audit::action::SESSIONS_ENDED,
+            credential_id: Some(&session.id),
+            target: None,
+            details: serde_json::json!({ "sessions_ended": ended }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ended)
 }
 
 /// The session a cookie value names, if it is live.

@@ -118,12 +118,16 @@ pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> Result<u64, DbErr> {
 pub async fn claim_refresh(
     db: &impl ConnectionTrait,
     id: Uuid,
+    read_access_token_enc: &str,
     now: Now,
     until: Now,
 ) -> Result<bool, DbErr> {
     let res = Connections::update_many()
         .col_expr(Column::RefreshClaimedUntil, Expr::value(until))
         .filter(Column::Id.eq(id))
+        // Only while the token is still the one the caller read: a replica
+        // that read before another finished refreshing must not refresh again.
+        .filter(Column::AccessTokenEnc.eq(read_access_token_enc))
         .filter(
             Condition::any()
                 .add(Column::RefreshClaimedUntil.is_null())

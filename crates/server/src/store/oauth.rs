@@ -59,6 +59,32 @@ pub async fn delete_client(db: &impl ConnectionTrait, id: &str) -> Result<u64, D
         .rows_affected)
 }
 
+/// Clients owned by a user, newest first.
+pub async fn clients_of_owner(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+) -> Result<Vec<client::Model>, DbErr> {
+    client::Entity::find()
+        .filter(client::Column::OwnerUserId.eq(owner))
+        .order_by_desc(client::Column::CreatedAt)
+        .all(db)
+        .await
+}
+
+/// Delete a client if `owner` owns it; its codes, grants and tokens cascade.
+pub async fn delete_owned_client(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    id: &str,
+) -> Result<u64, DbErr> {
+    Ok(client::Entity::delete_many()
+        .filter(client::Column::Id.eq(id))
+        .filter(client::Column::OwnerUserId.eq(owner))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 pub async fn touch_client(db: &impl ConnectionTrait, id: &str, now: Now) -> Result<(), DbErr> {
     client::Entity::update_many()
         .col_expr(client::Column::LastUsedAt, Expr::value(now))

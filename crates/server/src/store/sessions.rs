@@ -36,6 +36,20 @@ pub async fn delete_for_user(db: &impl ConnectionTrait, user_id: Uuid) -> Result
         .rows_affected)
 }
 
+/// End every session of a user but one (the browser asking).
+pub async fn delete_for_user_except(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    keep: &str,
+) -> Result<u64, DbErr> {
+    Ok(Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Id.ne(keep))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
 /// Delete up to `limit` expired sessions.
 pub async fn delete_expired(
     db: &impl ConnectionTrait,

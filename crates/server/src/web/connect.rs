@@ -41,6 +41,7 @@ pub async fn callback(
             .map(|s| s.user_id),
         None => None,
     };
+    const BACK: (&str, &str) = ("/account/connections", "Back to your connections");
     match connect::callback(&state, &provider, params, session_user).await {
         Ok(CallbackOutcome::Redirect(to)) => see_other(&to),
         Ok(CallbackOutcome::Connected { provider }) => templates::render(
@@ -50,35 +51,49 @@ pub async fn callback(
             },
             StatusCode::OK,
         ),
-        Err(CallbackError::InvalidState(why)) => templates::message(
+        Err(CallbackError::UnknownProvider) => templates::message_with_next(
+            StatusCode::NOT_FOUND,
+            "Unknown service",
+            "This server has no service of that name to connect, so the link that brought you here does not work. Start the connection again from your connections page.",
+            Some("unknown_provider"),
+            BACK,
+        ),
+        Err(CallbackError::InvalidState(why)) => templates::message_with_next(
             StatusCode::BAD_REQUEST,
             "Connection not completed",
-            &format!("{}{}.", why[..1].to_uppercase(), &why[1..]),
+            &format!(
+                "{}{}. Nothing was connected; start the connection again from your connections page.",
+                why[..1].to_uppercase(),
+                &why[1..]
+            ),
             Some("invalid_state"),
+            BACK,
         ),
-        Err(CallbackError::Provider { error, description }) => templates::message(
-            StatusCode::BAD_REQUEST,
-            "The provider did not connect your account",
-            &match description {
-                Some(d) => format!("The provider answered {error}: {d}"),
-                None => format!("The provider answered {error}."),
-            },
-            Some("provider_error"),
-        ),
-        Err(CallbackError::Exchange(why)) => templates::message(
-            StatusCode::BAD_GATEWAY,
-            "Connection not completed",
-            &format!("Exchanging the authorization with the provider failed ({why}). Go back and try again."),
-            Some("exchange_failed"),
-        ),
-        Err(CallbackError::Internal(e)) => {
-            tracing::error!(error = %e, "connection callback failed");
-            templates::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "An unexpected error occurred; it has been logged.",
-                None,
+        Err(CallbackError::Provider { error, description }) => {
+            let said = match description {
+                Some(d) => format!("It said: {error}: {d}."),
+                None => format!("It said: {error}."),
+            };
+            let sentence = if error == "access_denied" {
+                "You (or the service) declined the connection, so nothing was connected."
+            } else {
+                "The service did not connect your account, so nothing was connected."
+            };
+            templates::message_with_next(
+                StatusCode::BAD_REQUEST,
+                "The service did not connect your account",
+                &format!("{sentence} {said} You can try again from your connections page."),
+                Some("provider_error"),
+                BACK,
             )
         }
+        Err(CallbackError::Exchange(why)) => templates::message_with_next(
+            StatusCode::BAD_GATEWAY,
+            "Connection not completed",
+            &format!("The service could not be reached to finish the connection ({why}). Go back and try again in a moment."),
+            Some("exchange_failed"),
+            BACK,
+        ),
+        Err(CallbackError::Internal(e)) => super::forms::error_page(e),
     }
 }

@@ -6,8 +6,14 @@
 //! the OpenAPI spec, beside it. Handlers stay thin: parse, call one service
 //! function, render.
 
+// A page that cannot go on *is* the error value here (`Result<_, Response>`):
+// boxing every such response would buy nothing on a path that renders HTML.
+#![allow(clippy::result_large_err)]
+
 mod connect;
+mod console;
 mod discovery;
+mod forms;
 mod oauth;
 mod pages;
 mod params;
@@ -28,7 +34,7 @@ pub const CSRF_COOKIE: &str = "mcpgate_csrf";
 
 /// Add the pages, OAuth endpoints and discovery documents to `route`.
 pub fn routes(route: Route) -> Route {
-    route
+    console::routes(route)
         .at("/login", get(pages::login_page).post(pages::login_submit))
         .at("/logout", post(pages::logout))
         .at(
@@ -41,7 +47,56 @@ pub fn routes(route: Route) -> Route {
         .at("/oauth/register", post(oauth::register))
         .at("/api/v1/connect/:provider/callback", get(connect::callback))
         .at("/assets/mcpgate.css", get(stylesheet))
+        .at("/assets/console.js", get(script))
+        .at("/favicon.svg", get(favicon))
+        .at("/favicon.ico", get(favicon))
 }
+
+/// The page a browser sees for an error the framework produced (an unknown
+/// path, a wrong method, a form from a foreign or hidden origin).
+pub fn plain_error_page(status: StatusCode, code: &str) -> Response {
+    let (title, message) = match status {
+        StatusCode::NOT_FOUND => (
+            "Page not found",
+            "There is nothing at this address. Check the link, or start again from the home page.",
+        ),
+        StatusCode::FORBIDDEN => (
+            "Request refused",
+            "This form was sent from another site, or from a page that hid where it came from, so it was not accepted. Open the page from this server and try again.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "Not available here",
+            "This address does not accept that kind of request. Start again from the home page.",
+        ),
+        s if s.is_server_error() => (
+            "Something went wrong",
+            "An unexpected error occurred; it has been logged. Try again shortly.",
+        ),
+        _ => (
+            "Request not understood",
+            "The request could not be processed. Start again from the home page.",
+        ),
+    };
+    templates::message(status, title, message, Some(code))
+}
+
+#[poem::handler]
+fn script() -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../templates/console.js"))
+}
+
+#[poem::handler]
+fn favicon() -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "image/svg+xml")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(include_str!("../../templates/favicon.svg"))
+}
+
+pub use console::home;
 
 /// The discovery documents, to nest at `/.well-known`. Public and readable
 /// from any origin (browser-based MCP clients fetch them first), so they sit
@@ -103,20 +158,27 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) 
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
 }
 
-/// Headers every page carries: a strict CSP, no framing, no caching, no referrer.
+/// Headers every page carries: a strict CSP, no framing, no caching, and a
+/// referrer only toward this server itself.
+///
+/// `Referrer-Policy: same-origin` (not `no-referrer`): under `no-referrer`
+/// Chromium sends `Origin: null` on every form post, which the origin check
+/// must refuse. `same-origin` keeps full URLs (which can carry OAuth `state`)
+/// from ever reaching another site while letting the browser name our own
+/// origin on our own forms. See docs/console.md.
 pub fn page_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     resp
 }

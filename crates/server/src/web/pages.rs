@@ -9,13 +9,17 @@ use poem::{
 use secrecy::SecretString;
 
 use super::{
-    cookie,
-    params::{read_form, Params},
+    forms::{
+        self, csrf_cookie, error_page, safe_return_to, session, to_login, verified_form,
+        with_csrf_cookie, with_session_cookie,
+    },
+    params::Params,
     see_other, set_cookie,
     templates::{self, render},
-    CSRF_COOKIE, SESSION_COOKIE,
+    SESSION_COOKIE,
 };
 use crate::{
+    config::RegistrationPolicy,
     error::Error,
     service::{
         oauth::{self, AuthorizeFailure, AuthorizeParams, AuthorizeRequest},
@@ -24,94 +28,49 @@ use crate::{
     state::AppState,
 };
 
-/// A same-origin path to return to after login; anything else (absolute
-/// URLs, `//host`, backslashes) is dropped, so login is never an open redirect.
-fn safe_return_to(value: Option<&str>) -> Option<String> {
-    let v = value?;
-    let ok = v.starts_with('/')
-        && !v.starts_with("//")
-        && !v.contains('\\')
-        && v.len() <= 4096
-        && !v.chars().any(char::is_control);
-    ok.then(|| v.to_owned())
+/// "Sign in to continue to <app>": the name of the client an authorization
+/// waiting behind the login belongs to, when this server knows it.
+async fn continuing_to(state: &AppState, return_to: Option<&str>) -> Option<String> {
+    let query = return_to?.strip_prefix("/oauth/authorize?")?;
+    let client_id = Params::parse(query.as_bytes()).one("client_id").ok()??;
+    oauth::clients::known_name(state, &client_id)
+        .await
+        .ok()
+        .flatten()
 }
 
-/// The CSRF cookie of the request, or a new one to set.
-fn csrf_cookie(req: &Request) -> (String, bool) {
-    match cookie(req, CSRF_COOKIE).filter(|c| c.len() >= 32) {
-        Some(c) => (c.to_owned(), false),
-        None => (sessions::new_csrf_cookie(), true),
-    }
+fn registration_open(state: &AppState) -> bool {
+    state.config.registration == RegistrationPolicy::Open
 }
 
-fn with_csrf_cookie(state: &AppState, mut resp: Response, value: &str, is_new: bool) -> Response {
-    if is_new {
-        if let Ok(v) = set_cookie(state, CSRF_COOKIE, value, 86_400 * 30).parse() {
-            resp.headers_mut().append(header::SET_COOKIE, v);
-        }
-    }
-    resp
-}
-
-async fn session(state: &AppState, req: &Request) -> Result<Option<Session>, Error> {
-    match cookie(req, SESSION_COOKIE) {
-        Some(c) => sessions::current(state, c).await,
-        None => Ok(None),
-    }
-}
-
-fn who(s: &Session) -> String {
-    s.email
-        .clone()
-        .or_else(|| s.name.clone())
-        .unwrap_or_else(|| s.user_id.to_string())
-}
-
-fn unavailable(e: Error) -> Response {
-    if e.is_unavailable() {
-        tracing::error!(error = %e, "database unavailable");
-        templates::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Try again shortly",
-            "The server cannot reach its database right now.",
-            None,
-        )
-    } else {
-        tracing::error!(error = %e, "page failed");
-        templates::message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "An unexpected error occurred; it has been logged.",
-            None,
-        )
-    }
-}
-
-fn csrf_failed() -> Response {
-    templates::message(
-        StatusCode::FORBIDDEN,
-        "Form expired",
-        "This form could not be verified (missing or stale security token). Go back, reload the page and try again.",
-        Some("csrf_failed"),
+async fn login_form(
+    state: &AppState,
+    token: &str,
+    return_to: Option<&str>,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let signup_link = match return_to {
+        Some(r) => format!(
+            "/signup?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", r)
+                .finish()
+        ),
+        None => "/signup".into(),
+    };
+    render(
+        &templates::Login {
+            csrf_token: token,
+            return_to: return_to.unwrap_or(""),
+            email,
+            error,
+            app: continuing_to(state, return_to).await,
+            signup_link: registration_open(state).then_some(signup_link),
+        },
+        status,
     )
-}
-
-/// Read a posted form and check its CSRF token; on failure, the page to show.
-async fn verified_form(state: &AppState, req: &Request, body: Body) -> Result<Params, Response> {
-    let form = read_form(req, body).await.map_err(|e| {
-        templates::message(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            &e.description,
-            Some(e.code),
-        )
-    })?;
-    let token = form.all("csrf_token").into_iter().next();
-    if sessions::csrf_valid(state, cookie(req, CSRF_COOKIE), token.as_deref()) {
-        Ok(form)
-    } else {
-        Err(csrf_failed())
-    }
 }
 
 #[handler]
@@ -121,26 +80,19 @@ pub async fn login_page(req: &Request, state: Data<&AppState>) -> Response {
     let (csrf, is_new) = csrf_cookie(req);
     let token = sessions::csrf_token(&state, &csrf);
     let resp = match session(&state, req).await {
-        Err(e) => unavailable(e),
-        Ok(Some(s)) => match &return_to {
-            Some(to) => see_other(to),
-            None => render(
-                &templates::SignedIn {
-                    csrf_token: &token,
-                    who: &who(&s),
-                },
+        Err(e) => error_page(e),
+        Ok(Some(_)) => see_other(return_to.as_deref().unwrap_or("/")),
+        Ok(None) => {
+            login_form(
+                &state,
+                &token,
+                return_to.as_deref(),
+                "",
+                None,
                 StatusCode::OK,
-            ),
-        },
-        Ok(None) => render(
-            &templates::Login {
-                csrf_token: &token,
-                return_to: return_to.as_deref().unwrap_or(""),
-                email: "",
-                error: None,
-            },
-            StatusCode::OK,
-        ),
+            )
+            .await
+        }
     };
     with_csrf_cookie(&state, resp, &csrf, is_new)
 }
@@ -151,70 +103,55 @@ pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> 
         Ok(f) => f,
         Err(page) => return page,
     };
-    let field = |n: &str| form.all(n).into_iter().next().unwrap_or_default();
+    let field = |n: &str| forms::field(&form, n);
     let return_to = safe_return_to(Some(&field("return_to")));
     let email = field("email");
     let password = SecretString::from(field("password"));
     match sessions::login(&state, &email, password).await {
-        Ok((cookie_value, _)) => {
-            let mut resp = see_other(return_to.as_deref().unwrap_or("/login"));
-            let value = set_cookie(
-                &state,
-                SESSION_COOKIE,
-                secrecy::ExposeSecret::expose_secret(&cookie_value),
-                state.config.session_ttl_secs as i64,
-            );
-            if let Ok(v) = value.parse() {
-                resp.headers_mut().append(header::SET_COOKIE, v);
-            }
-            resp
-        }
+        Ok((cookie_value, _)) => with_session_cookie(
+            &state,
+            see_other(return_to.as_deref().unwrap_or("/")),
+            &cookie_value,
+        ),
         Err(LoginError::InvalidCredentials) => {
-            let csrf = cookie(req, CSRF_COOKIE).unwrap_or_default();
+            let csrf = super::cookie(req, super::CSRF_COOKIE).unwrap_or_default();
             let token = sessions::csrf_token(&state, csrf);
-            render(
-                &templates::Login {
-                    csrf_token: &token,
-                    return_to: return_to.as_deref().unwrap_or(""),
-                    email: &email.chars().take(254).collect::<String>(),
-                    error: Some("Wrong email or password."),
-                },
+            login_form(
+                &state,
+                &token,
+                return_to.as_deref(),
+                &email.chars().take(254).collect::<String>(),
+                Some("Wrong email or password."),
                 StatusCode::UNAUTHORIZED,
             )
+            .await
         }
-        Err(LoginError::Other(Error::RateLimited {
-            retry_after_secs, ..
-        })) => {
-            let mut resp = templates::message(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                &format!("Too many sign-in attempts; wait {retry_after_secs} s and try again."),
-                Some("rate_limited"),
-            );
-            if let Ok(v) = retry_after_secs.to_string().parse() {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            resp
-        }
-        Err(LoginError::Other(e)) => unavailable(e),
+        Err(LoginError::Other(e @ Error::RateLimited { .. })) => error_page(e),
+        Err(LoginError::Other(e)) => error_page(e),
     }
 }
 
+/// Sign out; `return_to` (same-origin) leads back through the login page,
+/// which is how the consent page's "Switch account" works.
 #[handler]
 pub async fn logout(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    if let Err(page) = verified_form(&state, req, body).await {
-        return page;
-    }
+    let form = match verified_form(&state, req, body).await {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     match session(&state, req).await {
         Ok(Some(s)) => {
             if let Err(e) = sessions::logout(&state, &s).await {
-                return unavailable(e);
+                return error_page(e);
             }
         }
         Ok(None) => {}
-        Err(e) => return unavailable(e),
+        Err(e) => return error_page(e),
     }
-    let mut resp = see_other("/login");
+    let mut resp = match safe_return_to(Some(&forms::field(&form, "return_to"))) {
+        Some(back) => to_login(&back),
+        None => see_other("/login"),
+    };
     if let Ok(v) = set_cookie(&state, SESSION_COOKIE, "", 0).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -269,19 +206,23 @@ fn query_string(fields: &[(&'static str, String)]) -> String {
 fn failure_response(f: AuthorizeFailure) -> Response {
     match f {
         AuthorizeFailure::Redirect(location) => see_other(&location),
-        AuthorizeFailure::Page(e) if e.code == "temporarily_unavailable" => {
-            templates::message(StatusCode::SERVICE_UNAVAILABLE, "Try again shortly", &e.description, Some(e.code))
-        }
+        AuthorizeFailure::Page(e) if e.code == "temporarily_unavailable" => templates::message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            "The server cannot reach its database right now. Wait a moment, then go back to the application and start again.",
+            Some(e.code),
+        ),
         AuthorizeFailure::Page(e) if e.code == "server_error" => templates::message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
-            &e.description,
+            "An unexpected error occurred; it has been logged. Go back to the application and try again.",
             Some(e.code),
         ),
-        AuthorizeFailure::Page(e) => templates::message(
+        AuthorizeFailure::Page(e) => templates::message_with_detail(
             StatusCode::BAD_REQUEST,
-            "This authorization request cannot be completed",
-            &format!("{} The application that sent you here is misconfigured; you were not redirected back to it.", sentence(&e.description)),
+            "This sign-in link does not work",
+            "The application that sent you here asked for something this server cannot grant, so you were not redirected back to it. Tell the application's developer, or try connecting it again from the start.",
+            &sentence(&e.description),
             Some(e.code),
         ),
     }
@@ -298,14 +239,9 @@ fn sentence(s: &str) -> String {
     out
 }
 
-fn consent_page(
-    state: &AppState,
-    req: &AuthorizeRequest,
-    params: &AuthorizeParams,
-    s: &Session,
-    csrf_token: &str,
-) -> Response {
-    let redirect_host = url::Url::parse(&req.redirect_uri)
+/// `host[:port]` of a URI, or `scheme:` for private-use schemes.
+pub(super) fn redirect_host(uri: &str) -> String {
+    url::Url::parse(uri)
         .ok()
         .map(|u| match u.host_str() {
             Some(h) => match u.port() {
@@ -314,22 +250,45 @@ fn consent_page(
             },
             None => format!("{}:", u.scheme()),
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn consent_page(
+    req: &AuthorizeRequest,
+    params: &AuthorizeParams,
+    s: &Session,
+    csrf_token: &str,
+) -> Response {
+    let fields = carried_fields(params);
     let page = templates::Consent {
         csrf_token,
         client_name: &req.client.name,
+        client_uri: req
+            .client
+            .client_uri
+            .as_deref()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
         verified: req.client.kind == oauth::clients::ClientKind::Operator,
-        redirect_host: &redirect_host,
-        who: &who(s),
+        redirect_host: &redirect_host(&req.redirect_uri),
+        who: &s.display_name(),
         scopes: req
             .scopes
             .iter()
             .map(|sc| (sc.as_str(), sc.description()))
             .collect(),
-        resources: oauth::resource::uris(state, &req.resources),
-        fields: carried_fields(params),
+        resources: req.resources.iter().map(|r| r.description()).collect(),
+        switch_return_to: format!("/oauth/authorize?{}", query_string(&fields)),
+        fields,
     };
     render(&page, StatusCode::OK)
+}
+
+/// Back through the login page to this authorization.
+fn login_then_authorize(params: &AuthorizeParams) -> Response {
+    to_login(&format!(
+        "/oauth/authorize?{}",
+        query_string(&carried_fields(params))
+    ))
 }
 
 #[handler]
@@ -345,28 +304,21 @@ pub async fn authorize(req: &Request, state: Data<&AppState>) -> Response {
     };
     let s = match session(&state, req).await {
         Ok(Some(s)) => s,
-        Ok(None) => {
-            let back = format!(
-                "/oauth/authorize?{}",
-                query_string(&carried_fields(&params))
-            );
-            let login = format!("/login?{}", query_string(&[("return_to", back)]));
-            return see_other(&login);
-        }
-        Err(e) => return unavailable(e),
+        Ok(None) => return login_then_authorize(&params),
+        Err(e) => return error_page(e),
     };
     match oauth::consent_remembered(&state, s.user_id, &valid).await {
         Ok(true) => match oauth::approve(&state, s.user_id, &valid).await {
             Ok(location) => see_other(&location),
-            Err(e) => unavailable(e),
+            Err(e) => error_page(e),
         },
         Ok(false) => {
             let (csrf, is_new) = csrf_cookie(req);
             let token = sessions::csrf_token(&state, &csrf);
-            let resp = consent_page(&state, &valid, &params, &s, &token);
+            let resp = consent_page(&valid, &params, &s, &token);
             with_csrf_cookie(&state, resp, &csrf, is_new)
         }
-        Err(e) => unavailable(e),
+        Err(e) => error_page(e),
     }
 }
 
@@ -386,25 +338,19 @@ pub async fn authorize_decision(req: &Request, body: Body, state: Data<&AppState
     };
     let s = match session(&state, req).await {
         Ok(Some(s)) => s,
-        Ok(None) => {
-            let back = format!(
-                "/oauth/authorize?{}",
-                query_string(&carried_fields(&params))
-            );
-            return see_other(&format!("/login?{}", query_string(&[("return_to", back)])));
-        }
-        Err(e) => return unavailable(e),
+        Ok(None) => return login_then_authorize(&params),
+        Err(e) => return error_page(e),
     };
     match form.all("decision").first().map(String::as_str) {
         Some("approve") => match oauth::approve(&state, s.user_id, &valid).await {
             Ok(location) => see_other(&location),
-            Err(e) => unavailable(e),
+            Err(e) => error_page(e),
         },
         Some("deny") => see_other(&oauth::deny(&state, &valid)),
         _ => templates::message(
             StatusCode::BAD_REQUEST,
-            "Bad request",
-            "Choose Allow or Deny.",
+            "Choose Allow or Deny",
+            "The form was sent without a decision. Go back and press Allow or Deny.",
             Some("invalid_request"),
         ),
     }

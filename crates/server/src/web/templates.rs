@@ -1,5 +1,6 @@
 //! The pages, rendered by askama from `crates/server/templates/` (HTML is
-//! escaped by default). Every page works without JavaScript.
+//! escaped by default). Every page works without JavaScript; the one script
+//! (`/assets/console.js`, copy buttons) only adds to it.
 
 use askama::Template;
 use poem::{http::StatusCode, Response};
@@ -11,13 +12,10 @@ pub struct Login<'a> {
     pub return_to: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
-}
-
-#[derive(Template)]
-#[template(path = "signed_in.html")]
-pub struct SignedIn<'a> {
-    pub csrf_token: &'a str,
-    pub who: &'a str,
+    /// The application an authorization waiting behind this login belongs to.
+    pub app: Option<String>,
+    /// Where to create an account, when registration is open.
+    pub signup_link: Option<String>,
 }
 
 #[derive(Template)]
@@ -25,12 +23,15 @@ pub struct SignedIn<'a> {
 pub struct Consent<'a> {
     pub csrf_token: &'a str,
     pub client_name: &'a str,
+    pub client_uri: Option<&'a str>,
     pub verified: bool,
     pub redirect_host: &'a str,
     pub who: &'a str,
     pub scopes: Vec<(&'static str, &'static str)>,
-    pub resources: Vec<String>,
+    pub resources: Vec<&'static str>,
     pub fields: Vec<(&'static str, String)>,
+    /// This authorization again, for "Switch account".
+    pub switch_return_to: String,
 }
 
 #[derive(Template)]
@@ -38,7 +39,10 @@ pub struct Consent<'a> {
 pub struct Message<'a> {
     pub title: &'a str,
     pub message: &'a str,
+    pub detail: Option<&'a str>,
     pub code: Option<&'a str>,
+    /// Where "Continue" leads, and its words.
+    pub next: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Template)]
@@ -46,6 +50,14 @@ pub struct Message<'a> {
 pub struct Done<'a> {
     pub title: &'a str,
     pub message: &'a str,
+}
+
+/// The console's navigation: who is signed in, which section is open, and
+/// the token of the sign-out form.
+pub struct Nav {
+    pub csrf_token: String,
+    pub who: String,
+    pub section: &'static str,
 }
 
 /// Render a page with `status` and the page headers.
@@ -72,7 +84,49 @@ pub fn message(status: StatusCode, title: &str, message: &str, code: Option<&str
         &Message {
             title,
             message,
+            detail: None,
             code,
+            next: None,
+        },
+        status,
+    )
+}
+
+/// An error page with a second, more technical sentence.
+pub fn message_with_detail(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    detail: &str,
+    code: Option<&str>,
+) -> Response {
+    render(
+        &Message {
+            title,
+            message,
+            detail: Some(detail),
+            code,
+            next: None,
+        },
+        status,
+    )
+}
+
+/// An error page whose way on is a given link (e.g. back to the console).
+pub fn message_with_next(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    code: Option<&str>,
+    next: (&str, &str),
+) -> Response {
+    render(
+        &Message {
+            title,
+            message,
+            detail: None,
+            code,
+            next: Some(next),
         },
         status,
     )

@@ -701,6 +701,67 @@ pub async fn delete(state: &AppState, client_id: &str) -> anyhow::Result<bool> {
     Ok(store::oauth::delete_client(&state.db, client_id).await? == 1)
 }
 
+/// The OAuth clients the caller owns (registered with one of their API keys
+/// for `client_credentials`), newest first.
+pub async fn owned(
+    state: &AppState,
+    principal: &crate::service::auth::Principal,
+) -> crate::error::Result<Vec<Client>> {
+    principal.require(crate::scope::Scope::KeysRead)?;
+    store::oauth::clients_of_owner(&state.db, principal.user_id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Client::from_row(r).map_err(|e| crate::error::Error::Internal(e.description.clone()))
+        })
+        .collect()
+}
+
+/// Delete a client the caller owns; its grants and tokens go with it (the
+/// schema cascades). Another account's client, or an unowned one, is 404.
+pub async fn delete_owned(
+    state: &AppState,
+    principal: &crate::service::auth::Principal,
+    client_id: &str,
+) -> crate::error::Result<()> {
+    use crate::service::audit;
+    principal.require(crate::scope::Scope::KeysWrite)?;
+    if client_id.len() > MAX_METADATA_URL_LEN {
+        return Err(crate::error::Error::NotFound("client"));
+    }
+    let now = state.clock.now();
+    let txn = crate::db::begin_write(&state.db).await?;
+    let deleted = store::oauth::delete_owned_client(&txn, principal.user_id, client_id).await?;
+    if deleted == 0 {
+        return Err(crate::error::Error::NotFound("client"));
+    }
+    audit::record(
+        &txn,
+        now,
+        audit::Event {
+            user_id: principal.user_id,
+            action: audit::action::OAUTH_CLIENT_DELETED,
+            credential_id: Some(&principal.credential.id),
+            target: Some(client_id),
+            details: serde_json::json!({ "client_id": client_id }),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The name to show for a client already known to this server, without
+/// fetching anything (the login page uses it to say where sign-in leads).
+pub async fn known_name(state: &AppState, client_id: &str) -> crate::error::Result<Option<String>> {
+    if client_id.len() > MAX_METADATA_URL_LEN {
+        return Ok(None);
+    }
+    Ok(store::oauth::find_client(&state.db, client_id)
+        .await?
+        .map(|c| c.name))
+}
+
 /// Expose a new client secret for the one response that shows it.
 pub fn reveal(secret: &SecretString) -> String {
     secret.expose_secret().to_owned()

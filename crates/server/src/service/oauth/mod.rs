@@ -1061,6 +1061,8 @@ pub struct Authorization {
     pub verified: bool,
     pub scopes: Scopes,
     pub resources: Vec<String>,
+    /// The client's registered redirect URIs (where its sign-ins return).
+    pub redirect_uris: Vec<String>,
     pub authorized_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
 }
@@ -1094,6 +1096,10 @@ pub async fn authorizations(state: &AppState, principal: &Principal) -> Result<V
                 .map(|c| c.name.clone())
                 .unwrap_or_else(|| g.client_id.clone()),
             verified: client.as_ref().is_some_and(|c| c.kind == "operator"),
+            redirect_uris: client
+                .as_ref()
+                .and_then(|c| serde_json::from_str(&c.redirect_uris).ok())
+                .unwrap_or_default(),
             client_id: g.client_id,
             scopes,
             resources,

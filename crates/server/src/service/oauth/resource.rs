@@ -22,6 +22,14 @@ impl Resource {
         }
     }
 
+    /// What a token for the resource reaches, in words for the consent page.
+    pub fn description(self) -> &'static str {
+        match self {
+            Resource::Api => "your account, through the mcpgate API",
+            Resource::Mcp => "your memories, over MCP",
+        }
+    }
+
     /// The canonical URI of the resource.
     pub fn uri(self, state: &AppState) -> String {
         format!("{}/{}", state.config.public_url, self.as_str())
