@@ -5,6 +5,27 @@ use chrono::Duration;
 use super::*;
 
 e2e! {
+    async fn password_checks_through_the_api_are_limited_like_logins(backend) {
+        let server = TestServer::start_with(backend, |c| c.rate_limit_login_per_minute = 3).await;
+        let user = server.register_with_password().await;
+        let me = server.with_key(&user.api_key);
+        let wrong = || me.user_set_password().body(types::SetPasswordRequest {
+            password: "a new password".into(),
+            current_password: Some("not the password".into()),
+            email: None,
+        });
+        for _ in 0..3 {
+            let (status, body) = expect_error(wrong().send().await);
+            assert_eq!((status, body.field.as_deref()), (400, Some("current_password")));
+        }
+        // The fourth check within the minute is refused before any bcrypt runs.
+        let refused = wrong().send().await;
+        let Err(mcpgate_client::Error::ErrorResponse(rv)) = refused else { panic!("expected 429") };
+        assert_eq!(rv.status().as_u16(), 429);
+        assert!(rv.headers().contains_key("retry-after"));
+        server.stop().await;
+    }
+
     async fn registration_is_limited_per_ip(backend) {
         let server = TestServer::start_with(backend, |c| c.rate_limit_registration_per_minute = 3).await;
         let anon = server.anonymous();

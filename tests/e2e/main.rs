@@ -4,7 +4,9 @@
 mod audit;
 mod auth;
 mod browser;
+mod clients;
 mod connect;
+mod csrf;
 mod docs;
 mod errors;
 mod keys;
@@ -19,6 +21,7 @@ mod outage;
 mod registration;
 mod sdk;
 mod search;
+mod text_input;
 mod usage;
 
 pub use mcpgate_client::{types, ClientInfo};

@@ -258,6 +258,15 @@ e2e! {
         let resp = server.login(&browser(), &user, "/login").await;
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(resp.headers().contains_key("retry-after"));
+        // The lockout is per (IP, email): the owner, elsewhere, still gets in.
+        let elsewhere = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        let resp = server.login(&elsewhere, &user, "/").await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "the owner is not locked out");
         // The failures are in the account's audit trail.
         let events = server.with_key(&user.api_key).audit_list().send().await.unwrap().into_inner();
         assert_eq!(events.events.iter().filter(|e| e.action == "login.failed").count(), 2);

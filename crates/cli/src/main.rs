@@ -69,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         action: AppsAction,
     },
+    /// OAuth clients you own (registered with one of your API keys).
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
 }
@@ -161,6 +166,19 @@ enum ConnectAction {
 enum AppsAction {
     List,
     Revoke { client_id: String },
+}
+
+#[derive(Subcommand)]
+enum ClientsAction {
+    List,
+    /// Show one client.
+    Get {
+        client_id: String,
+    },
+    /// Delete a client; every token it holds stops working.
+    Rm {
+        client_id: String,
+    },
 }
 
 /// A failure with its exit code.
@@ -368,6 +386,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Memory { action } => memory(&cli, action).await,
         Command::Connect { action } => connect(&cli, action).await,
         Command::Apps { action } => apps(&cli, action).await,
+        Command::Clients { action } => clients(&cli, action).await,
     }
 }
 
@@ -724,6 +743,60 @@ async fn apps(cli: &Cli, action: &AppsAction) -> Result<(), Failure> {
             })
             .await?;
             eprintln!("Revoked {client_id}.");
+        }
+    }
+    Ok(())
+}
+
+async fn clients(cli: &Cli, action: &ClientsAction) -> Result<(), Failure> {
+    let gw = gateway(cli)?;
+    match action {
+        ClientsAction::List => {
+            let list = gw
+                .call(|c| async move { c.client_list().send().await })
+                .await?;
+            output(cli, &list, |v| {
+                let rows = v["clients"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            s(&c["client_id"]),
+                            s(&c["client_name"]),
+                            s(&c["scopes"]),
+                            s(&c["registered_with_key"]),
+                            s(&c["last_used_at"]),
+                        ]
+                    })
+                    .collect();
+                table(&["client id", "name", "scopes", "key", "last used"], rows)
+            });
+        }
+        ClientsAction::Get { client_id } => {
+            let one = gw
+                .call(|c| async move { c.client_get().client_id(client_id.as_str()).send().await })
+                .await?;
+            output(cli, &one, |v| {
+                table(
+                    &["client id", "name", "scopes", "grants", "created"],
+                    vec![vec![
+                        s(&v["client_id"]),
+                        s(&v["client_name"]),
+                        s(&v["scopes"]),
+                        s(&v["grant_types"]),
+                        s(&v["created_at"]),
+                    ]],
+                )
+            });
+        }
+        ClientsAction::Rm { client_id } => {
+            gw.call(
+                |c| async move { c.client_delete().client_id(client_id.as_str()).send().await },
+            )
+            .await?;
+            eprintln!("Deleted {client_id}.");
         }
     }
     Ok(())

@@ -239,3 +239,66 @@ async fn api_keys_from_the_environment_and_exit_codes() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_clients_are_listed_and_deleted() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let registered = server.register().await;
+    let config = tempfile::tempdir().unwrap();
+    let resp = mcpgate_e2e::oauth::http()
+        .post(format!("{}/oauth/register", server.url))
+        .bearer_auth(&registered.api_key)
+        .json(&serde_json::json!({
+            "client_name": "Nightly job",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "client_secret_post",
+            "scope": "memories:read",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    mcpgate_e2e::remember_secret(body["client_secret"].as_str().unwrap());
+    let client_id = body["client_id"].as_str().unwrap().to_owned();
+    let key = registered.api_key.as_str();
+
+    let (code, out, err) = run(
+        &server,
+        config.path(),
+        &["--api-key", key, "clients", "list"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&client_id) && out.contains("Nightly job"),
+        "{out}"
+    );
+    let (code, out, _) = run(
+        &server,
+        config.path(),
+        &["--api-key", key, "clients", "get", &client_id, "--json"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["scopes"], serde_json::json!(["memories:read"]));
+    let (code, _, err) = run(
+        &server,
+        config.path(),
+        &["--api-key", key, "clients", "rm", &client_id],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = run(
+        &server,
+        config.path(),
+        &["--api-key", key, "clients", "get", &client_id],
+        None,
+    )
+    .await;
+    assert_eq!(code, 4, "gone");
+    server.stop().await;
+}

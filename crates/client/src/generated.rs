@@ -380,6 +380,44 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
             value.parse()
         }
     }
+    ///An OAuth client the caller owns. Never contains its secret.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct OwnedClient {
+        pub client_id: ::std::string::String,
+        pub client_name: ::std::string::String,
+        pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
+        pub grant_types: ::std::vec::Vec<::std::string::String>,
+        ///When it last obtained a token; absent if never.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub last_used_at: ::std::option::Option<
+            ::chrono::DateTime<::chrono::offset::Utc>,
+        >,
+        pub redirect_uris: ::std::vec::Vec<::std::string::String>,
+        /**The API key that registered it; revoking that key deletes the client.
+Absent for a client the operator created for the account.*/
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub registered_with_key: ::std::option::Option<::std::string::String>,
+        /**The most its tokens can hold: at most the scopes of the key that
+registered it.*/
+        pub scopes: ::std::vec::Vec<::std::string::String>,
+        ///`client_secret_basic`, `client_secret_post` or `none`.
+        pub token_endpoint_auth_method: ::std::string::String,
+    }
+    impl OwnedClient {
+        pub fn builder() -> builder::OwnedClient {
+            Default::default()
+        }
+    }
+    ///`OwnedClientList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct OwnedClientList {
+        pub clients: ::std::vec::Vec<OwnedClient>,
+    }
+    impl OwnedClientList {
+        pub fn builder() -> builder::OwnedClientList {
+            Default::default()
+        }
+    }
     ///The password was set.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct PasswordSet {
@@ -2577,6 +2615,254 @@ server's allow-list. Without it, the callback shows a result page.*/
             }
         }
         #[derive(Clone, Debug)]
+        pub struct OwnedClient {
+            client_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            client_name: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::offset::Utc>,
+                ::std::string::String,
+            >,
+            grant_types: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            last_used_at: ::std::result::Result<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                ::std::string::String,
+            >,
+            redirect_uris: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            registered_with_key: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            scopes: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
+            token_endpoint_auth_method: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for OwnedClient {
+            fn default() -> Self {
+                Self {
+                    client_id: Err("no value supplied for client_id".to_string()),
+                    client_name: Err("no value supplied for client_name".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    grant_types: Err("no value supplied for grant_types".to_string()),
+                    last_used_at: Ok(Default::default()),
+                    redirect_uris: Err(
+                        "no value supplied for redirect_uris".to_string(),
+                    ),
+                    registered_with_key: Ok(Default::default()),
+                    scopes: Err("no value supplied for scopes".to_string()),
+                    token_endpoint_auth_method: Err(
+                        "no value supplied for token_endpoint_auth_method".to_string(),
+                    ),
+                }
+            }
+        }
+        impl OwnedClient {
+            pub fn client_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_id: {e}")
+                    });
+                self
+            }
+            pub fn client_name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.client_name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for client_name: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn grant_types<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.grant_types = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for grant_types: {e}")
+                    });
+                self
+            }
+            pub fn last_used_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.last_used_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for last_used_at: {e}")
+                    });
+                self
+            }
+            pub fn redirect_uris<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.redirect_uris = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for redirect_uris: {e}")
+                    });
+                self
+            }
+            pub fn registered_with_key<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.registered_with_key = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for registered_with_key: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn scopes<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.scopes = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for scopes: {e}")
+                    });
+                self
+            }
+            pub fn token_endpoint_auth_method<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.token_endpoint_auth_method = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for token_endpoint_auth_method: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<OwnedClient> for super::OwnedClient {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: OwnedClient,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    client_id: value.client_id?,
+                    client_name: value.client_name?,
+                    created_at: value.created_at?,
+                    grant_types: value.grant_types?,
+                    last_used_at: value.last_used_at?,
+                    redirect_uris: value.redirect_uris?,
+                    registered_with_key: value.registered_with_key?,
+                    scopes: value.scopes?,
+                    token_endpoint_auth_method: value.token_endpoint_auth_method?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::OwnedClient> for OwnedClient {
+            fn from(value: super::OwnedClient) -> Self {
+                Self {
+                    client_id: Ok(value.client_id),
+                    client_name: Ok(value.client_name),
+                    created_at: Ok(value.created_at),
+                    grant_types: Ok(value.grant_types),
+                    last_used_at: Ok(value.last_used_at),
+                    redirect_uris: Ok(value.redirect_uris),
+                    registered_with_key: Ok(value.registered_with_key),
+                    scopes: Ok(value.scopes),
+                    token_endpoint_auth_method: Ok(value.token_endpoint_auth_method),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct OwnedClientList {
+            clients: ::std::result::Result<
+                ::std::vec::Vec<super::OwnedClient>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for OwnedClientList {
+            fn default() -> Self {
+                Self {
+                    clients: Err("no value supplied for clients".to_string()),
+                }
+            }
+        }
+        impl OwnedClientList {
+            pub fn clients<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::OwnedClient>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.clients = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for clients: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<OwnedClientList> for super::OwnedClientList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: OwnedClientList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { clients: value.clients? })
+            }
+        }
+        impl ::std::convert::From<super::OwnedClientList> for OwnedClientList {
+            fn from(value: super::OwnedClientList) -> Self {
+                Self { clients: Ok(value.clients) }
+            }
+        }
+        #[derive(Clone, Debug)]
         pub struct PasswordSet {
             message: ::std::result::Result<::std::string::String, ::std::string::String>,
             updated_at: ::std::result::Result<
@@ -4143,6 +4429,46 @@ let response = client.authorization_revoke()
 ```*/
     pub fn authorization_revoke(&self) -> builder::AuthorizationRevoke<'_> {
         builder::AuthorizationRevoke::new(self)
+    }
+    /**List the OAuth clients the caller owns (scope `keys:read`)
+
+Sends a `GET` request to `/api/v1/clients`
+
+```ignore
+let response = client.client_list()
+    .send()
+    .await;
+```*/
+    pub fn client_list(&self) -> builder::ClientList<'_> {
+        builder::ClientList::new(self)
+    }
+    /**One of the caller's OAuth clients (scope `keys:read`). Another
+account's client, or one nobody owns, answers 404
+
+Sends a `GET` request to `/api/v1/clients/{client_id}`
+
+```ignore
+let response = client.client_get()
+    .client_id(client_id)
+    .send()
+    .await;
+```*/
+    pub fn client_get(&self) -> builder::ClientGet<'_> {
+        builder::ClientGet::new(self)
+    }
+    /**Delete one of the caller's OAuth clients (scope `keys:write`): every
+token it holds stops working at once
+
+Sends a `DELETE` request to `/api/v1/clients/{client_id}`
+
+```ignore
+let response = client.client_delete()
+    .client_id(client_id)
+    .send()
+    .await;
+```*/
+    pub fn client_delete(&self) -> builder::ClientDelete<'_> {
+        builder::ClientDelete::new(self)
     }
     /**List the configured providers and whether the caller is connected (scope `connections:read`)
 
@@ -7010,6 +7336,440 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "authorization_revoke",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::client_list`]
+
+[`Client::client_list`]: super::Client::client_list*/
+    #[derive(Debug, Clone)]
+    pub struct ClientList<'a> {
+        client: &'a super::Client,
+    }
+    impl<'a> ClientList<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+        ///Sends a `GET` request to `/api/v1/clients`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::OwnedClientList>, Error<types::Error>> {
+            let Self { client } = self;
+            let url = format!("{}/api/v1/clients", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "client_list",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::client_get`]
+
+[`Client::client_get`]: super::Client::client_get*/
+    #[derive(Debug, Clone)]
+    pub struct ClientGet<'a> {
+        client: &'a super::Client,
+        client_id: Result<::std::string::String, String>,
+    }
+    impl<'a> ClientGet<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                client_id: Err("client_id was not initialized".to_string()),
+            }
+        }
+        pub fn client_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.client_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for client_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `GET` request to `/api/v1/clients/{client_id}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::OwnedClient>, Error<types::Error>> {
+            let Self { client, client_id } = self;
+            let client_id = client_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/v1/clients/{}", client.baseurl, encode_path(& client_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "client_get",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+    /**Builder for [`Client::client_delete`]
+
+[`Client::client_delete`]: super::Client::client_delete*/
+    #[derive(Debug, Clone)]
+    pub struct ClientDelete<'a> {
+        client: &'a super::Client,
+        client_id: Result<::std::string::String, String>,
+    }
+    impl<'a> ClientDelete<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                client_id: Err("client_id was not initialized".to_string()),
+            }
+        }
+        pub fn client_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.client_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for client_id failed"
+                        .to_string()
+                });
+            self
+        }
+        ///Sends a `DELETE` request to `/api/v1/clients/{client_id}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+            let Self { client, client_id } = self;
+            let client_id = client_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/api/v1/clients/{}", client.baseurl, encode_path(& client_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "client_delete",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

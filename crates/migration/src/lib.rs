@@ -11,7 +11,7 @@ mod m20261122_000002_memories;
 mod m20261122_000003_audit_events;
 mod m20261122_000004_oauth;
 mod m20261122_000005_connections;
-mod m20261202_000006_owned_clients_index;
+mod m20261202_000006_owned_clients;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -25,7 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_audit_events::Migration),
             Box::new(m20261122_000004_oauth::Migration),
             Box::new(m20261122_000005_connections::Migration),
-            Box::new(m20261202_000006_owned_clients_index::Migration),
+            Box::new(m20261202_000006_owned_clients::Migration),
         ]
     }
 }

@@ -175,7 +175,8 @@ pub struct Config {
     /// background (seconds; 0: only on demand).
     pub connect_refresh_interval_secs: u64,
     /// Where `POST /api/v1/connect/{provider}/start` may send the browser
-    /// back to: URL prefixes (the public URL is always allowed).
+    /// back to: http(s) origins, each with an optional path admitting that
+    /// path and below it (the public URL's origin is always allowed).
     pub connect_return_to_allowed: Vec<String>,
     /// Connection providers: `[providers.<name>]` tables
     /// (`MCPGATE_PROVIDERS__<NAME>__<KEY>` in the environment).
@@ -482,6 +483,15 @@ impl Config {
             }
             *origin = trimmed;
         }
+        for entry in &mut self.connect_return_to_allowed {
+            let trimmed = entry.trim().to_owned();
+            if !is_origin_with_path(&trimmed) {
+                return Err(ConfigError::Invalid(format!(
+                    "connect_return_to_allowed: {entry:?} is not an http(s) origin with an optional path, like https://app.example.com or https://app.example.com/connected"
+                )));
+            }
+            *entry = trimmed;
+        }
         if let Some(url) = &self.database_url {
             let url = url.expose_secret();
             if !(url.starts_with("postgres://")
@@ -508,6 +518,23 @@ impl Config {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
+}
+
+/// `scheme://host[:port][/path]` with an http(s) scheme: no user info, query,
+/// fragment or wildcard (an entry of `connect_return_to_allowed`).
+fn is_origin_with_path(entry: &str) -> bool {
+    url::Url::parse(entry).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && !entry.contains(['*', ' '])
+            // What was written is what is compared: `https://a.example/x/..`
+            // would silently mean `https://a.example/`.
+            && !entry.split('/').any(|segment| segment == "." || segment == "..")
+    })
 }
 
 /// Numbers in the environment arrive as strings; give figment the type the
@@ -822,6 +849,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("providers.mine"), "{err}");
+    }
+
+    #[test]
+    fn connect_return_to_entries_are_origins_with_an_optional_path() {
+        let mut c = Config {
+            connect_return_to_allowed: vec![
+                " https://app.example.com ".into(),
+                "https://app.example.com/connected/".into(),
+                "http://127.0.0.1:3000/cb".into(),
+            ],
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.connect_return_to_allowed[0], "https://app.example.com");
+        for bad in [
+            "app.example.com",
+            "/connected",
+            "ftp://app.example.com",
+            "javascript:alert(1)",
+            "https://",
+            "https://user@app.example.com",
+            "https://app.example.com/?x=1",
+            "https://app.example.com/#x",
+            "https://*.example.com",
+            "https://app.example.com/a/../b",
+        ] {
+            let mut c = Config {
+                connect_return_to_allowed: vec![bad.into()],
+                ..Config::default()
+            };
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("connect_return_to_allowed"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -144,6 +144,7 @@ async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         master_key: Arc::new(master_key),
         limiter: Arc::default(),
         metrics: Arc::default(),
+        bcrypt: Arc::new(crate::service::passwords::new_gate()),
     })
 }
 

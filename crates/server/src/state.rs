@@ -25,4 +25,6 @@ pub struct AppState {
     pub keyring: Arc<crate::crypto::Keyring>,
     /// Connection providers.
     pub catalog: Arc<crate::service::catalog::Catalog>,
+    /// The bound on concurrent bcrypt computations (`service::passwords`).
+    pub bcrypt: Arc<tokio::sync::Semaphore>,
 }

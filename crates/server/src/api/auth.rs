@@ -92,6 +92,10 @@ pub struct Auth(pub Principal);
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Extract the presented credential: `Authorization: Bearer …` or `X-API-Key`.
+///
+/// `to_str` accepts visible ASCII only, so a credential never carries a NUL
+/// (or any other control character) past this point: such a header is a
+/// malformed credential, 401 like any other, and costs no query.
 pub fn presented_credential(req: &Request) -> Result<Option<String>, Error> {
     let bearer = match req.headers().get(poem::http::header::AUTHORIZATION) {
         None => None,
@@ -177,5 +181,33 @@ impl<'a> ApiExtractor<'a> for Auth {
             .await
             .map_err(|e| ApiError::from(e).into_poem())?;
         Ok(Auth(principal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::http::HeaderValue;
+
+    #[test]
+    fn a_credential_with_a_control_or_odd_byte_is_malformed() {
+        // A NUL cannot be in a header value at all (hyper answers 400 before
+        // any route); anything that is not visible ASCII is a malformed key.
+        assert!(HeaderValue::from_bytes(b"mcpg_a\0b").is_err());
+        for header in [API_KEY_HEADER, "authorization"] {
+            let value = if header == API_KEY_HEADER {
+                HeaderValue::from_bytes(b"mcpg_\xff").unwrap()
+            } else {
+                HeaderValue::from_bytes(b"Bearer mcpg_\xff").unwrap()
+            };
+            let req = Request::builder().header(header, value).finish();
+            assert!(
+                matches!(
+                    presented_credential(&req),
+                    Err(Error::InvalidCredentials(CredentialProblem::Malformed))
+                ),
+                "{header}"
+            );
+        }
     }
 }

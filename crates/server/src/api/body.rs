@@ -4,6 +4,9 @@
 //! parsing is serde's, with `serde_path_to_error`, so every malformed body
 //! gets a 400 that names the field at fault, unknown fields are refused, and
 //! bodies over `max_body_bytes` get a 413 before they are read in full.
+//! Text is text: a string (value or key) holding a NUL character (`\u0000`,
+//! the only way JSON can carry one) is refused with 400 naming it, before
+//! anything is parsed into `T` (Postgres cannot store a NUL in `text`).
 
 use poem::{Request, RequestBody};
 use poem_openapi::{
@@ -89,6 +92,9 @@ async fn parse<T: DeserializeOwned>(
             Some("body".into()),
         ));
     }
+    if let Some(field) = nul_field(&bytes) {
+        return Err(Error::validation(field, "must not contain a NUL character").into());
+    }
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
     de.end().map_err(|e| {
@@ -122,6 +128,54 @@ fn describe(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     ApiError::BadRequest(poem_openapi::payload::Json(
         ErrorBody::new("validation_failed", format!("{field}: {message}")).with_field(field),
     ))
+}
+
+/// The field of a JSON document whose text holds a NUL character, if any,
+/// named like serde's paths (`name`, `tags[0]`, `metadata.key`; `body` for
+/// the document itself). Only a document that spells `\u0000` somewhere is
+/// parsed a second time; an invalid one is left to the typed parse to report.
+pub fn nul_field(bytes: &[u8]) -> Option<String> {
+    const ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPE.len()).any(|w| w == ESCAPE) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    nul_path(&value)
+}
+
+/// The path of the first string (key or value) in `value` holding a NUL
+/// character, in serde's notation; `body` when `value` is such a string.
+pub fn nul_path(value: &serde_json::Value) -> Option<String> {
+    fn walk(value: &serde_json::Value, path: &mut String) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(key, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                let shown: String = key.chars().take(60).collect();
+                path.push_str(&shown.replace('\0', "\\u0000"));
+                let found = key.contains('\0') || walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(value, &mut path).then(|| if path.is_empty() { "body".into() } else { path })
 }
 
 fn strip_position(message: &str) -> String {
@@ -181,6 +235,35 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
                 .with_field("body"),
             ))
             .into_poem()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_found_and_named() {
+        for (body, field) in [
+            (r#"{"name": "a\u0000b"}"#, Some("name")),
+            (
+                r#"{"name": "x", "scopes": ["keys:read", "\u0000"]}"#,
+                Some("scopes[1]"),
+            ),
+            (
+                r#"{"metadata": {"k": {"deep": ["\u0000"]}}}"#,
+                Some("metadata.k.deep[0]"),
+            ),
+            (r#"{"a\u0000": 1}"#, Some("a\\u0000")),
+            (r#""\u0000""#, Some("body")),
+            // An escaped backslash followed by "u0000" is six characters of text.
+            (r#"{"name": "\\u0000"}"#, None),
+            (r#"{"name": "\u0001 is fine"}"#, None),
+            // Not JSON: left to the typed parse to report.
+            (r#"{"name": "\u0000""#, None),
+        ] {
+            assert_eq!(nul_field(body.as_bytes()).as_deref(), field, "{body}");
         }
     }
 }

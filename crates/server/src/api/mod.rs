@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 mod authorizations;
 pub mod body;
+mod clients;
 mod connect;
 pub mod docs;
 pub mod error;
@@ -34,6 +35,8 @@ pub enum ApiTags {
     Authorizations,
     /// The caller's connections to third-party providers.
     Connect,
+    /// OAuth clients the caller owns (`client_credentials`).
+    Clients,
 }
 
 /// All API groups.
@@ -44,6 +47,7 @@ pub type Api = (
     memory::MemoryApi,
     audit::AuditApi,
     authorizations::AuthorizationsApi,
+    clients::ClientsApi,
     connect::ConnectApi,
 );
 
@@ -58,6 +62,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             memory::MemoryApi,
             audit::AuditApi,
             authorizations::AuthorizationsApi,
+            clients::ClientsApi,
             connect::ConnectApi,
         ),
         "mcpgate",

@@ -23,6 +23,9 @@ pub struct Model {
     pub token_endpoint_auth_method: String,
     /// The account `client_credentials` tokens act for.
     pub owner_user_id: Option<Uuid>,
+    /// The API key that registered an owned client: revoking it deletes the
+    /// client (it was that key's delegation).
+    pub owner_key_id: Option<String>,
     pub client_uri: Option<String>,
     pub created_at: DateTimeUtc,
     pub last_used_at: Option<DateTimeUtc>,

@@ -3,7 +3,8 @@
 //! Order, outermost first: `observe` (request id, access log line,
 //! `X-Request-Id` header), then `envelope` (any error that is not already one
 //! of our JSON bodies — unknown route, wrong method, a framework parse error —
-//! becomes one), then the routes.
+//! becomes one), CORS, the per-IP limit, `refuse_nul` (a NUL character in the
+//! path or a REST query), then the routes.
 
 pub mod context;
 
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             },
         )
         .around(envelope)
+        .around(refuse_nul)
         .around(limit_ip)
         .with(cors)
         .around(envelope);
@@ -132,6 +134,46 @@ async fn limit_ip<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respo
         }
     }
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Text is text: a NUL character in the decoded path (sent as `%00`; a raw
+/// one never gets this far) answers 400 `validation_failed` naming `path`,
+/// and one in the query of a REST operation (`/api/…`) 400 naming the
+/// parameter, before any route parses either (Postgres cannot hold a NUL in
+/// `text`). Form fields and the pages' queries are checked by
+/// `web::params`, JSON bodies by `api::body`.
+async fn refuse_nul<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
+    if let Some(field) = nul_in_target(req.uri()) {
+        let message = format!("{field} must not contain a NUL character");
+        return Ok(if wants_html(&req) {
+            crate::web::bad_input_page(&message)
+        } else {
+            ApiError::bad_request("validation_failed", message, Some(field)).into_response()
+        });
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The part of the request target holding a NUL character: `path`, or the
+/// name of a query parameter of the REST API (shown escaped, shortened).
+fn nul_in_target(uri: &poem::http::Uri) -> Option<String> {
+    // Decoding happens once, so `%00` is exactly how a decoded path gets a
+    // NUL (`%2500` decodes to the text `%00`).
+    if uri.path().contains("%00") {
+        return Some("path".into());
+    }
+    if !uri.path().starts_with("/api/") {
+        return None;
+    }
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        .map(|(k, _)| {
+            k.chars()
+                .take(60)
+                .collect::<String>()
+                .escape_debug()
+                .to_string()
+        })
 }
 
 async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Response> {

@@ -185,11 +185,36 @@ async fn gated<E: Endpoint<Output = Response>>(
                 )
             }
         };
-        if serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
+        let message = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                let body = serde_json::json!({
+                    "jsonrpc": "2.0",
+                    "id": null,
+                    "error": { "code": -32700, "message": "Parse error: the body is not valid JSON" },
+                });
+                return Response::builder()
+                    .status(StatusCode::BAD_REQUEST)
+                    .content_type("application/json")
+                    .body(body.to_string());
+            }
+        };
+        // Text is text: a NUL character in any string (a tool argument
+        // above all) never reaches a tool, as in a REST body.
+        if let Some(field) = crate::api::body::nul_path(&message) {
+            let code = if field.starts_with("params") {
+                -32602
+            } else {
+                -32600
+            };
             let body = serde_json::json!({
                 "jsonrpc": "2.0",
-                "id": null,
-                "error": { "code": -32700, "message": "Parse error: the body is not valid JSON" },
+                "id": message.get("id").cloned().unwrap_or(serde_json::Value::Null),
+                "error": {
+                    "code": code,
+                    "message": format!("{field} must not contain a NUL character"),
+                    "data": { "field": field },
+                },
             });
             return Response::builder()
                 .status(StatusCode::BAD_REQUEST)

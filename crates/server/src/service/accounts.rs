@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// bcrypt cost for passwords, fixed by the design.
-pub const BCRYPT_COST: u32 = 12;
+pub use super::passwords::BCRYPT_COST;
 /// Shortest accepted password, in characters.
 pub const PASSWORD_MIN_CHARS: usize = 8;
 /// bcrypt reads at most 72 bytes; longer passwords are refused rather than
@@ -70,7 +70,7 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<Register
                     "a password needs an email to log in with; send both",
                 ));
             }
-            Some(hash_password(password).await?)
+            Some(hash_password(state, password).await?)
         }
     };
     let now = state.clock.now();
@@ -118,7 +118,7 @@ fn email_taken() -> Error {
     }
 }
 
-pub(crate) async fn hash_password(password: SecretString) -> Result<String> {
+pub(crate) async fn hash_password(state: &AppState, password: SecretString) -> Result<String> {
     let len = password.expose_secret().len();
     let chars = password.expose_secret().chars().count();
     if chars < PASSWORD_MIN_CHARS {
@@ -133,10 +133,7 @@ pub(crate) async fn hash_password(password: SecretString) -> Result<String> {
             format!("must be at most {PASSWORD_MAX_BYTES} bytes"),
         ));
     }
-    tokio::task::spawn_blocking(move || bcrypt::hash(password.expose_secret(), BCRYPT_COST))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing task: {e}")))?
-        .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+    super::passwords::hash(state, password).await
 }
 
 /// What a password reset changed.
@@ -160,7 +157,7 @@ pub async fn reset_password(
     let user = store::users::find_by_email(&state.db, &email)
         .await?
         .ok_or(Error::NotFound("account"))?;
-    let hash = hash_password(password).await?;
+    let hash = hash_password(state, password).await?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     store::users::set_password(&txn, user.id, None, hash).await?;

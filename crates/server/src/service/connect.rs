@@ -246,24 +246,47 @@ pub struct Started {
     pub expires_at: DateTime<Utc>,
 }
 
-/// True when `return_to` is on the allow-list: the public URL's origin or a
-/// configured prefix.
+/// True when `return_to` is on the allow-list: the public URL's origin (any
+/// path), or an entry of `connect_return_to_allowed` (an http(s) origin with
+/// an optional path). Origins compare exactly (scheme, host, port: never as
+/// text, so `https://app.example.com.evil.example` is not
+/// `https://app.example.com`), paths on a `/` boundary (`/cb` admits `/cb`
+/// and `/cb/x`, not `/cbx`), both after URL normalisation (so `/cb/../x`
+/// is `/x`).
 fn return_to_allowed(state: &AppState, return_to: &str) -> bool {
     let Ok(url) = url::Url::parse(return_to) else {
         return false;
     };
-    if !matches!(url.scheme(), "https" | "http") || !url.username().is_empty() {
+    if !matches!(url.scheme(), "https" | "http")
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.host().is_none()
+    {
         return false;
     }
     let own = url::Url::parse(&state.config.public_url)
         .map(|u| u.origin())
         .ok();
+    let under = |allowed: &str| -> bool {
+        let Ok(allowed) = url::Url::parse(allowed) else {
+            return false;
+        };
+        if allowed.origin() != url.origin() {
+            return false;
+        }
+        let base = allowed.path().trim_end_matches('/');
+        let path = url.path();
+        path == base
+            || path
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
     own.is_some_and(|o| o == url.origin())
         || state
             .config
             .connect_return_to_allowed
             .iter()
-            .any(|prefix| return_to.starts_with(prefix.as_str()))
+            .any(|allowed| under(allowed))
 }
 
 pub async fn start(
@@ -986,4 +1009,61 @@ pub async fn rotate_key(state: &AppState) -> Result<Rotation> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn return_to_compares_origins_exactly_and_paths_on_a_slash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config {
+            data_dir: dir.path().join("data"),
+            public_url: "https://gate.example".into(),
+            connect_return_to_allowed: vec![
+                "https://app.example.com".into(),
+                "https://tools.example.com/cb".into(),
+                "http://127.0.0.1:3000/back/".into(),
+            ],
+            ..Default::default()
+        };
+        config.validate().unwrap();
+        let state = crate::server::offline_state(config).await.unwrap();
+        for (return_to, allowed) in [
+            // The public URL's origin, any path.
+            ("https://gate.example/account/connections?x=1", true),
+            ("https://gate.example.evil.example/", false),
+            // An origin entry: that origin exactly, any path.
+            ("https://app.example.com", true),
+            ("https://app.example.com/x/y?z=1", true),
+            ("https://APP.example.com/x", true),
+            ("https://app.example.com:443/x", true),
+            ("https://app.example.com.evil.example/x", false),
+            ("https://app.example.com:8443/", false),
+            ("http://app.example.com/", false),
+            ("https://app.example.com@evil.example/", false),
+            ("https://user@app.example.com/", false),
+            ("https://evil.example/https://app.example.com", false),
+            // An entry with a path: that path and below it, on a `/` boundary.
+            ("https://tools.example.com/cb", true),
+            ("https://tools.example.com/cb/", true),
+            ("https://tools.example.com/cb/x?y=1", true),
+            ("https://tools.example.com/cbx", false),
+            ("https://tools.example.com/CB", false),
+            ("https://tools.example.com/", false),
+            ("https://tools.example.com/cb/../admin", false),
+            ("https://tools.example.com/cb%2F..%2Fadmin", false),
+            ("http://127.0.0.1:3000/back", true),
+            ("http://127.0.0.1:3000/back/x", true),
+            ("http://127.0.0.1:3000/backdoor", false),
+            ("http://127.0.0.1:3001/back", false),
+            // Not a web URL at all.
+            ("javascript:alert(1)", false),
+            ("/account", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(return_to_allowed(&state, return_to), allowed, "{return_to}");
+        }
+    }
 }

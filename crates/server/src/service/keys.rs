@@ -193,6 +193,8 @@ pub async fn revoke(state: &AppState, principal: &Principal, key_id: &str) -> Re
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     if store::api_keys::revoke(&txn, principal.user_id, key_id, now).await? {
+        // The OAuth clients this key registered were its delegations.
+        let clients = store::oauth::delete_clients_of_key(&txn, principal.user_id, key_id).await?;
         audit::record(
             &txn,
             now,
@@ -201,10 +203,24 @@ pub async fn revoke(state: &AppState, principal: &Principal, key_id: &str) -> Re
                 action: audit::action::KEY_REVOKED,
                 credential_id: Some(&principal.credential.id),
                 target: Some(key_id),
-                details: serde_json::json!({}),
+                details: serde_json::json!({ "clients_deleted": clients }),
             },
         )
         .await?;
+        for client_id in &clients {
+            audit::record(
+                &txn,
+                now,
+                audit::Event {
+                    user_id: principal.user_id,
+                    action: audit::action::OAUTH_CLIENT_DELETED,
+                    credential_id: Some(&principal.credential.id),
+                    target: Some(client_id),
+                    details: serde_json::json!({ "client_id": client_id, "reason": "registering_key_revoked", "key_id": key_id }),
+                },
+            )
+            .await?;
+        }
         txn.commit().await?;
         return Ok(());
     }

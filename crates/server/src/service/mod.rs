@@ -12,6 +12,7 @@ pub mod keys;
 pub mod memories;
 pub mod oauth;
 pub mod paging;
+pub mod passwords;
 pub mod rate_limit;
 pub mod search_query;
 pub mod sessions;

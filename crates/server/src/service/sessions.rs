@@ -4,9 +4,14 @@
 //! The session cookie holds a `mcpg_ws_` secret; the database holds its
 //! SHA-256 under the public id, so a page view costs one primary-key read.
 //! CSRF tokens follow the signed double-submit pattern: a random
-//! `mcpgate_csrf` cookie, and in each form the HMAC of that cookie under a
-//! key derived from the master key. A cross-site page can neither read the
-//! cookie nor compute the HMAC.
+//! `mcpgate_csrf` cookie, and in each form an HMAC under a key derived from
+//! the master key. A cross-site page can neither read the cookie nor compute
+//! the HMAC. A form rendered signed in carries the HMAC of the cookie *and*
+//! the session id, so a cookie and token pair minted in one browser (an
+//! attacker's, or one whose cookie an attacker planted) is worth nothing
+//! beside another session; signed-out forms (login, sign-up) carry the HMAC
+//! of the cookie alone, under a different key, so neither kind passes for
+//! the other.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
@@ -32,6 +37,14 @@ use crate::{
 /// A valid bcrypt hash (cost 12) of a random string, verified against when
 /// the email is unknown so both paths cost the same.
 const DUMMY_HASH: &str = "$2b$12$C6UzMDM.H6dfI/f/IKxGhuPz1JXbZ0ZmzkF6O0W9FrZrRuAmeC5Zy";
+
+/// One IP may try this many times the per-account limit across accounts.
+const LOGIN_SPRAY_FACTOR: u32 = 5;
+/// Attempts on one account from anywhere, as a multiple of the limit, before
+/// each further attempt is slowed.
+const LOGIN_EMAIL_FACTOR: u32 = 3;
+/// How much a login on a much-tried account is slowed.
+const LOGIN_EMAIL_SLOWDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A live session.
 #[derive(Debug, Clone)]
@@ -62,12 +75,8 @@ impl From<sea_orm::DbErr> for LoginError {
     }
 }
 
-async fn verify_password(password: SecretString, hash: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        bcrypt::verify(password.expose_secret(), &hash).unwrap_or(false)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("password check task: {e}")))
+async fn verify_password(state: &AppState, password: SecretString, hash: String) -> Result<bool> {
+    super::passwords::verify(state, password, hash).await
 }
 
 /// Check an email and password; on success open a session and return the
@@ -79,30 +88,47 @@ pub async fn login(
 ) -> std::result::Result<(SecretString, Session), LoginError> {
     let email = email.trim().to_lowercase();
     let origin = context::origin();
+    let per_minute = state.config.rate_limit_login_per_minute;
+    if email.is_empty() || email.len() > 254 || password.expose_secret().len() > 1024 {
+        return Err(LoginError::InvalidCredentials);
+    }
+    // Lockout is per (client IP, email): a guesser is stopped on the account
+    // it guesses at, but cannot lock the owner out from elsewhere. One IP
+    // spraying many accounts has a wider limit of its own.
     if let Some(ip) = &origin.ip {
         rate_limit::enforce(
             state,
             LimitKind::Login,
-            ip,
-            state.config.rate_limit_login_per_minute,
+            &format!("{ip} {email}"),
+            per_minute,
+        )?;
+        rate_limit::enforce(
+            state,
+            LimitKind::Login,
+            &format!("spray {ip}"),
+            per_minute.saturating_mul(LOGIN_SPRAY_FACTOR),
         )?;
     }
-    if email.is_empty() || email.len() > 254 || password.expose_secret().len() > 1024 {
-        return Err(LoginError::InvalidCredentials);
+    // Per account, from anywhere: a gentler slowdown that never refuses, so
+    // a distributed guesser is slowed and the owner still gets in.
+    if per_minute > 0
+        && state
+            .limiter
+            .check(
+                &format!("login-email:{email}"),
+                per_minute.saturating_mul(LOGIN_EMAIL_FACTOR),
+                state.clock.now(),
+            )
+            .is_err()
+    {
+        tokio::time::sleep(LOGIN_EMAIL_SLOWDOWN).await;
     }
-    // Per account too, so a distributed guesser is slowed as well.
-    rate_limit::enforce(
-        state,
-        LimitKind::Login,
-        &format!("email:{email}"),
-        state.config.rate_limit_login_per_minute,
-    )?;
     let user = store::users::find_by_email(&state.db, &email).await?;
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_owned());
-    let ok = verify_password(password, hash).await?
+    let ok = verify_password(state, password, hash).await?
         && user.as_ref().is_some_and(|u| u.password_hash.is_some());
     let now = state.clock.now();
     let Some(user) = user.filter(|_| ok) else {
@@ -213,30 +239,15 @@ pub async fn sign_up(
     Ok((registered, cookie, session))
 }
 
-/// Change the password from the console: limited like a login (per IP and
-/// per account), the current password required; every session ends and the
-/// person's own browser gets a fresh one.
+/// Change the password from the console (limited like a login by
+/// [`set_password`]), the current password required; every session ends and
+/// the person's own browser gets a fresh one.
 pub async fn change_password(
     state: &AppState,
     session: &Session,
     current: SecretString,
     new: SecretString,
 ) -> Result<(SecretString, Session)> {
-    let origin = context::origin();
-    if let Some(ip) = &origin.ip {
-        rate_limit::enforce(
-            state,
-            LimitKind::Login,
-            ip,
-            state.config.rate_limit_login_per_minute,
-        )?;
-    }
-    rate_limit::enforce(
-        state,
-        LimitKind::Login,
-        &format!("user:{}", session.user_id),
-        state.config.rate_limit_login_per_minute,
-    )?;
     if current.expose_secret().is_empty() {
         return Err(Error::validation("current_password", "is required"));
     }
@@ -323,21 +334,41 @@ pub fn new_csrf_cookie() -> String {
     token::random_base62(32)
 }
 
-/// The form token that goes with a CSRF cookie value.
-pub fn csrf_token(state: &AppState, cookie: &str) -> String {
+/// The form token that goes with a CSRF cookie value: bound to the session
+/// `session_id` on a page rendered signed in, to the cookie alone on one
+/// rendered signed out.
+pub fn csrf_token(state: &AppState, cookie: &str, session_id: Option<&str>) -> String {
     use hmac::{Hmac, Mac};
-    let key = state.master_key.derive("mcpgate csrf v1");
+    let label = match session_id {
+        None => "mcpgate csrf v1",
+        Some(_) => "mcpgate csrf session v1",
+    };
+    let key = state.master_key.derive(label);
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_slice())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(cookie.as_bytes());
+    match session_id {
+        None => mac.update(cookie.as_bytes()),
+        Some(id) => {
+            // Length-prefixed, so no (cookie, id) pair spells another.
+            mac.update(&(cookie.len() as u64).to_be_bytes());
+            mac.update(cookie.as_bytes());
+            mac.update(id.as_bytes());
+        }
+    }
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-/// True when a form's token matches the request's CSRF cookie.
-pub fn csrf_valid(state: &AppState, cookie: Option<&str>, form_token: Option<&str>) -> bool {
+/// True when a form's token matches the request's CSRF cookie and, for a
+/// form rendered signed in, the session `session_id`.
+pub fn csrf_valid(
+    state: &AppState,
+    cookie: Option<&str>,
+    session_id: Option<&str>,
+    form_token: Option<&str>,
+) -> bool {
     match (cookie, form_token) {
         (Some(c), Some(t)) if c.len() >= 32 => {
-            token::hashes_match(csrf_token(state, c).as_bytes(), t.as_bytes())
+            token::hashes_match(csrf_token(state, c, session_id).as_bytes(), t.as_bytes())
         }
         _ => false,
     }
@@ -353,6 +384,22 @@ pub async fn set_password(
     new: SecretString,
 ) -> Result<DateTime<Utc>> {
     principal.require(Scope::KeysWrite)?;
+    // A password check costs a quarter CPU-second: limited like a login,
+    // per client IP and per account, whichever face it comes through.
+    if let Some(ip) = &context::origin().ip {
+        rate_limit::enforce(
+            state,
+            LimitKind::Login,
+            ip,
+            state.config.rate_limit_login_per_minute,
+        )?;
+    }
+    rate_limit::enforce(
+        state,
+        LimitKind::Login,
+        &format!("user:{}", principal.user_id),
+        state.config.rate_limit_login_per_minute,
+    )?;
     let user = store::users::find(&state.db, principal.user_id)
         .await?
         .ok_or(Error::NotFound("user"))?;
@@ -379,14 +426,14 @@ pub async fn set_password(
                 "this account has a password: send the current one to change it",
             )
         })?;
-        if !verify_password(current, hash).await? {
+        if !verify_password(state, current, hash).await? {
             return Err(Error::validation(
                 "current_password",
                 "does not match the current password",
             ));
         }
     }
-    let hash = super::accounts::hash_password(new).await?;
+    let hash = super::accounts::hash_password(state, new).await?;
     let now = state.clock.now();
     let txn = crate::db::begin_write(&state.db).await?;
     if let Err(e) = store::users::set_password(&txn, user.id, new_email, hash).await {

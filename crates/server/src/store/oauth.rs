@@ -85,6 +85,30 @@ pub async fn delete_owned_client(
         .rows_affected)
 }
 
+/// Delete the clients a key registered (revoking a key revokes its
+/// delegations); returns their ids. Codes, grants and tokens cascade.
+pub async fn delete_clients_of_key(
+    db: &impl ConnectionTrait,
+    owner: Uuid,
+    key_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    let ids: Vec<String> = client::Entity::find()
+        .filter(client::Column::OwnerUserId.eq(owner))
+        .filter(client::Column::OwnerKeyId.eq(key_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if !ids.is_empty() {
+        client::Entity::delete_many()
+            .filter(client::Column::Id.is_in(ids.clone()))
+            .exec(db)
+            .await?;
+    }
+    Ok(ids)
+}
+
 pub async fn touch_client(db: &impl ConnectionTrait, id: &str, now: Now) -> Result<(), DbErr> {
     client::Entity::update_many()
         .col_expr(client::Column::LastUsedAt, Expr::value(now))

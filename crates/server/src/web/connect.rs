@@ -25,7 +25,10 @@ pub async fn callback(
     Path(provider): Path<String>,
     state: Data<&AppState>,
 ) -> Response {
-    let q = Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let q = match Params::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        Ok(q) => q,
+        Err(e) => return super::forms::bad_request_page(&e),
+    };
     let first = |n: &str| q.all(n).into_iter().next().filter(|v| !v.is_empty());
     let params = CallbackParams {
         code: first("code").map(SecretString::from),

@@ -1,6 +1,12 @@
 //! What every page shares: the session cookie, the CSRF cookie and token,
 //! verified form posts, the console's signed-in context, and turning a
 //! domain error into a page.
+//!
+//! CSRF tokens come in two kinds (`service::sessions::csrf_token`): a form
+//! rendered signed out (login, sign-up) carries a token of the CSRF cookie
+//! alone; a form rendered signed in (every console form, consent, logout)
+//! carries a token of the CSRF cookie *and* the session, so a cookie and
+//! token pair taken from one browser is refused with another's session.
 
 use poem::{
     http::{header, StatusCode},
@@ -18,9 +24,11 @@ use crate::{
     error::Error,
     service::{
         auth::Principal,
+        oauth::OAuthError,
         sessions::{self, Session},
     },
     state::AppState,
+    token::{self, Kind},
 };
 
 /// A same-origin path to return to after login; anything else (absolute
@@ -71,6 +79,12 @@ pub fn with_session_cookie(state: &AppState, mut resp: Response, value: &SecretS
     resp
 }
 
+/// The id the request's session cookie names, when it is well-formed (live
+/// or not: no query). A signed-in form's token is bound to it.
+pub fn session_cookie_id(req: &Request) -> Option<&str> {
+    cookie(req, SESSION_COOKIE).and_then(|c| token::parse(Kind::WebSession, c).ok())
+}
+
 /// The live session of the request, if any.
 pub async fn session(state: &AppState, req: &Request) -> Result<Option<Session>, Error> {
     match cookie(req, SESSION_COOKIE) {
@@ -118,22 +132,50 @@ pub fn csrf_failed() -> Response {
     )
 }
 
+/// The page for a form or query that cannot be read (wrong content type,
+/// too large, a NUL character in a field): 400, saying which.
+pub fn bad_request_page(e: &OAuthError) -> Response {
+    templates::message(
+        StatusCode::BAD_REQUEST,
+        "Bad request",
+        &e.description,
+        Some(e.code),
+    )
+}
+
+/// The query parameters of a page request; unreadable, the page to show.
+pub fn query(req: &Request) -> Result<Params, Response> {
+    Params::parse(req.uri().query().unwrap_or("").as_bytes()).map_err(|e| bad_request_page(&e))
+}
+
+/// Which CSRF token a form carries: the kind of page it is rendered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormKind {
+    /// Rendered signed out (login, sign-up): the token of the CSRF cookie.
+    SignedOut,
+    /// Rendered signed in (console, consent, logout): the token of the CSRF
+    /// cookie and the session the session cookie names. With no session
+    /// cookie there is no session to act on, and the cookie's token is asked
+    /// for, so a post without cookies is still refused.
+    SignedIn,
+}
+
 /// Read a posted form and check its CSRF token; on failure, the page to show.
 pub async fn verified_form(
     state: &AppState,
     req: &Request,
     body: Body,
+    kind: FormKind,
 ) -> Result<Params, Response> {
-    let form = read_form(req, body).await.map_err(|e| {
-        templates::message(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            &e.description,
-            Some(e.code),
-        )
-    })?;
+    let form = read_form(req, body)
+        .await
+        .map_err(|e| bad_request_page(&e))?;
     let token = form.all("csrf_token").into_iter().next();
-    if sessions::csrf_valid(state, cookie(req, CSRF_COOKIE), token.as_deref()) {
+    let bound_to = match kind {
+        FormKind::SignedOut => None,
+        FormKind::SignedIn => session_cookie_id(req),
+    };
+    if sessions::csrf_valid(state, cookie(req, CSRF_COOKIE), bound_to, token.as_deref()) {
         Ok(form)
     } else {
         Err(csrf_failed())
@@ -254,15 +296,23 @@ impl Console {
 }
 
 impl Console {
-    /// The console context for a session just opened (sign-up).
-    pub fn for_new_session(state: &AppState, req: &Request, session: Session) -> Self {
+    /// The console context of `session`: its forms' token is bound to the
+    /// request's CSRF cookie (or a new one) and to `session`.
+    fn of(state: &AppState, req: &Request, session: Session) -> Self {
         let (csrf, csrf_new) = csrf_cookie(req);
         Console {
-            csrf_token: sessions::csrf_token(state, &csrf),
+            csrf_token: sessions::csrf_token(state, &csrf, Some(&session.id)),
             session,
             csrf,
             csrf_new,
         }
+    }
+
+    /// The console context for a session just opened (sign-up): the page
+    /// rendered now is read with the new session cookie, so its forms are
+    /// bound to the new session, not to the request's.
+    pub fn for_new_session(state: &AppState, req: &Request, session: Session) -> Self {
+        Self::of(state, req, session)
     }
 }
 
@@ -339,22 +389,17 @@ pub async fn console(state: &AppState, req: &Request) -> Result<Console, Respons
         }
         Err(e) => return Err(error_page(e)),
     };
-    let (csrf, csrf_new) = csrf_cookie(req);
-    Ok(Console {
-        csrf_token: sessions::csrf_token(state, &csrf),
-        session: s,
-        csrf,
-        csrf_new,
-    })
+    Ok(Console::of(state, req, s))
 }
 
-/// A verified console form post: the CSRF token first, then the session.
+/// A verified console form post: the CSRF token (bound to the session the
+/// cookie names) first, then the session.
 pub async fn console_form(
     state: &AppState,
     req: &Request,
     body: Body,
 ) -> Result<(Console, Params), Response> {
-    let form = verified_form(state, req, body).await?;
+    let form = verified_form(state, req, body, FormKind::SignedIn).await?;
     let s = match session(state, req).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -370,16 +415,7 @@ pub async fn console_form(
         }
         Err(e) => return Err(error_page(e)),
     };
-    let (csrf, csrf_new) = csrf_cookie(req);
-    Ok((
-        Console {
-            csrf_token: sessions::csrf_token(state, &csrf),
-            session: s,
-            csrf,
-            csrf_new,
-        },
-        form,
-    ))
+    Ok((Console::of(state, req, s), form))
 }
 
 fn state_of(req: &Request) -> poem::Result<&AppState> {

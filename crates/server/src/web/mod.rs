@@ -80,6 +80,17 @@ pub fn plain_error_page(status: StatusCode, code: &str) -> Response {
     templates::message(status, title, message, Some(code))
 }
 
+/// The page a browser sees for a request target the server refuses to read
+/// (a NUL character in the path or the query): 400 with the sentence.
+pub fn bad_input_page(message: &str) -> Response {
+    templates::message(
+        StatusCode::BAD_REQUEST,
+        "Request not understood",
+        &format!("This address cannot be read: {message}. Check the link, or start again from the home page."),
+        Some("validation_failed"),
+    )
+}
+
 #[poem::handler]
 fn script() -> Response {
     Response::builder()

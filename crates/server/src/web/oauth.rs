@@ -16,7 +16,7 @@ use crate::{
     http::client_ip,
     scope::Scope,
     service::{
-        auth as key_auth,
+        auth::{self as key_auth, CredentialKind},
         oauth::{self, clients, ClientCredentials, OAuthError, Resource},
         rate_limit::{self, LimitKind},
     },
@@ -94,6 +94,11 @@ fn client_credentials(req: &Request, form: &Params) -> Result<ClientCredentials,
                     .unwrap_or_default()
             };
             let id = decode(id);
+            let secret = decode(secret);
+            // Text is text: a NUL never reaches a query.
+            if id.contains('\0') || secret.contains('\0') {
+                return Err(bad());
+            }
             if body_id.as_ref().is_some_and(|b| b != &id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the Basic credentials",
@@ -101,7 +106,7 @@ fn client_credentials(req: &Request, form: &Params) -> Result<ClientCredentials,
             }
             Ok(ClientCredentials {
                 client_id: Some(id),
-                secret: Some(SecretString::from(decode(secret))),
+                secret: Some(SecretString::from(secret)),
                 basic: true,
             })
         }
@@ -213,13 +218,14 @@ pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Re
     }
 }
 
-/// The account a registration request acts for: the caller of a valid API
-/// key or `/api` access token holding `keys:write`; none when no credential
-/// was sent.
+/// The owner a registration request acts for: the caller of a valid API key
+/// holding `keys:write` (the client then holds at most that key's scopes);
+/// none when no credential was sent. A token issued to an application never
+/// registers a client: that would let an app mint a delegation of its own.
 async fn registration_owner(
     state: &AppState,
     req: &Request,
-) -> Result<Option<uuid::Uuid>, OAuthError> {
+) -> Result<Option<clients::Owner>, OAuthError> {
     let presented = presented_credential(req)
         .map_err(|_| OAuthError::new("invalid_token", "malformed credentials"))?;
     let Some(presented) = presented else {
@@ -235,13 +241,23 @@ async fn registration_owner(
             ),
             other => other.into(),
         })?;
+    if principal.credential.kind != CredentialKind::ApiKey {
+        return Err(OAuthError::new(
+            "access_denied",
+            "only an API key can register an owned client; a token issued to an application cannot",
+        ));
+    }
     if !principal.credential.scopes.contains(Scope::KeysWrite) {
         return Err(OAuthError::new(
             "access_denied",
             "registering an owned client needs a credential with keys:write",
         ));
     }
-    Ok(Some(principal.user_id))
+    Ok(Some(clients::Owner {
+        user_id: principal.user_id,
+        key_id: Some(principal.credential.id),
+        scopes: principal.credential.scopes,
+    }))
 }
 
 #[derive(serde::Serialize)]
@@ -287,6 +303,11 @@ pub async fn register(req: &Request, body: Body, state: Data<&AppState>) -> Resp
             .into_bytes_limit(super::params::MAX_FORM_BYTES)
             .await
             .map_err(|_| OAuthError::invalid_client_metadata("the body is too large"))?;
+        if let Some(field) = crate::api::body::nul_field(&bytes) {
+            return Err(OAuthError::invalid_client_metadata(format!(
+                "{field} must not contain a NUL character"
+            )));
+        }
         let registration: clients::Registration = serde_json::from_slice(&bytes)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("invalid JSON metadata: {e}")))?;
         clients::register(&state, registration, clients::ClientKind::Dynamic, owner).await

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use super::{
     forms::{
         self, csrf_cookie, error_page, safe_return_to, session, to_login, verified_form,
-        with_csrf_cookie, with_session_cookie,
+        with_csrf_cookie, with_session_cookie, FormKind,
     },
     params::Params,
     see_other, set_cookie,
@@ -32,7 +32,10 @@ use crate::{
 /// waiting behind the login belongs to, when this server knows it.
 async fn continuing_to(state: &AppState, return_to: Option<&str>) -> Option<String> {
     let query = return_to?.strip_prefix("/oauth/authorize?")?;
-    let client_id = Params::parse(query.as_bytes()).one("client_id").ok()??;
+    let client_id = Params::parse(query.as_bytes())
+        .ok()?
+        .one("client_id")
+        .ok()??;
     oauth::clients::known_name(state, &client_id)
         .await
         .ok()
@@ -75,10 +78,14 @@ async fn login_form(
 
 #[handler]
 pub async fn login_page(req: &Request, state: Data<&AppState>) -> Response {
-    let query = Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let query = match forms::query(req) {
+        Ok(q) => q,
+        Err(page) => return page,
+    };
     let return_to = safe_return_to(query.all("return_to").first().map(String::as_str));
+    // Rendered signed out: the token of the CSRF cookie alone.
     let (csrf, is_new) = csrf_cookie(req);
-    let token = sessions::csrf_token(&state, &csrf);
+    let token = sessions::csrf_token(&state, &csrf, None);
     let resp = match session(&state, req).await {
         Err(e) => error_page(e),
         Ok(Some(_)) => see_other(return_to.as_deref().unwrap_or("/")),
@@ -99,7 +106,7 @@ pub async fn login_page(req: &Request, state: Data<&AppState>) -> Response {
 
 #[handler]
 pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let form = match verified_form(&state, req, body).await {
+    let form = match verified_form(&state, req, body, FormKind::SignedOut).await {
         Ok(f) => f,
         Err(page) => return page,
     };
@@ -115,7 +122,7 @@ pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> 
         ),
         Err(LoginError::InvalidCredentials) => {
             let csrf = super::cookie(req, super::CSRF_COOKIE).unwrap_or_default();
-            let token = sessions::csrf_token(&state, csrf);
+            let token = sessions::csrf_token(&state, csrf, None);
             login_form(
                 &state,
                 &token,
@@ -132,10 +139,11 @@ pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> 
 }
 
 /// Sign out; `return_to` (same-origin) leads back through the login page,
-/// which is how the consent page's "Switch account" works.
+/// which is how the consent page's "Switch account" works. The form is on
+/// signed-in pages, so its token is bound to the session it ends.
 #[handler]
 pub async fn logout(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let form = match verified_form(&state, req, body).await {
+    let form = match verified_form(&state, req, body, FormKind::SignedIn).await {
         Ok(f) => f,
         Err(page) => return page,
     };
@@ -293,7 +301,10 @@ fn login_then_authorize(params: &AuthorizeParams) -> Response {
 
 #[handler]
 pub async fn authorize(req: &Request, state: Data<&AppState>) -> Response {
-    let raw = Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let raw = match Params::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        Ok(raw) => raw,
+        Err(e) => return failure_response(AuthorizeFailure::Page(e)),
+    };
     let params = match authorize_params(&raw) {
         Ok(p) => p,
         Err(e) => return failure_response(AuthorizeFailure::Page(e)),
@@ -314,7 +325,7 @@ pub async fn authorize(req: &Request, state: Data<&AppState>) -> Response {
         },
         Ok(false) => {
             let (csrf, is_new) = csrf_cookie(req);
-            let token = sessions::csrf_token(&state, &csrf);
+            let token = sessions::csrf_token(&state, &csrf, Some(&s.id));
             let resp = consent_page(&valid, &params, &s, &token);
             with_csrf_cookie(&state, resp, &csrf, is_new)
         }
@@ -324,7 +335,7 @@ pub async fn authorize(req: &Request, state: Data<&AppState>) -> Response {
 
 #[handler]
 pub async fn authorize_decision(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let form = match verified_form(&state, req, body).await {
+    let form = match verified_form(&state, req, body, FormKind::SignedIn).await {
         Ok(f) => f,
         Err(page) => return page,
     };

@@ -99,6 +99,8 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub auth_method: AuthMethod,
     pub owner_user_id: Option<Uuid>,
+    /// The API key that registered an owned client.
+    pub owner_key_id: Option<String>,
     pub client_uri: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -159,6 +161,7 @@ impl Client {
             redirect_uris,
             scopes,
             owner_user_id: row.owner_user_id,
+            owner_key_id: row.owner_key_id,
             client_uri: row.client_uri,
             created_at: row.created_at,
             last_used_at: row.last_used_at,
@@ -259,7 +262,18 @@ struct Checked {
     client_uri: Option<String>,
 }
 
-fn check(reg: Registration, default_name: &str, owned: bool) -> OAuthResult<Checked> {
+/// Who an owned client acts for, and with what: the registering
+/// credential's account, its key (none for operator clients), and the
+/// scopes the client may hold at most.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub user_id: Uuid,
+    pub key_id: Option<String>,
+    pub scopes: Scopes,
+}
+
+fn check(reg: Registration, default_name: &str, owner: Option<&Owner>) -> OAuthResult<Checked> {
+    let owned = owner.is_some();
     let auth_method = match reg.token_endpoint_auth_method.as_deref() {
         None => AuthMethod::ClientSecretBasic,
         Some(m) => AuthMethod::parse(m).ok_or_else(|| {
@@ -336,10 +350,24 @@ fn check(reg: Registration, default_name: &str, owned: bool) -> OAuthResult<Chec
         })?;
     }
     let scopes = match reg.scope.as_deref().map(str::trim) {
-        None | Some("") => Scopes::all(),
+        // An owned client holds at most what registered it; an unowned one
+        // may ask for any scope, each authorization then bounded by consent.
+        None | Some("") => owner.map(|o| o.scopes.clone()).unwrap_or_else(Scopes::all),
         Some(s) => Scopes::parse_space_separated(s)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("scope: {e}")))?,
     };
+    if let Some(o) = owner {
+        let missing = o.scopes.missing_from(&scopes);
+        if !missing.is_empty() {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                format!(
+                    "an owned client may hold at most the scopes of the credential registering it; it lacks {}",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+                ),
+            ));
+        }
+    }
     let name = match reg.client_name.as_deref().map(str::trim) {
         None | Some("") => default_name.to_owned(),
         Some(n) => {
@@ -381,9 +409,9 @@ pub async fn register(
     state: &AppState,
     reg: Registration,
     kind: ClientKind,
-    owner: Option<Uuid>,
+    owner: Option<Owner>,
 ) -> OAuthResult<Registered> {
-    let checked = check(reg, "Unnamed client", owner.is_some())?;
+    let checked = check(reg, "Unnamed client", owner.as_ref())?;
     let now = state.clock.now();
     let id = format!("mcpg_ci_{}", token::random_base62(24));
     let (secret, secret_hash) = if checked.auth_method == AuthMethod::None {
@@ -402,7 +430,8 @@ pub async fn register(
         scopes: checked.scopes.to_space_separated(),
         grant_types: checked.grant_types.join(" "),
         token_endpoint_auth_method: checked.auth_method.as_str().into(),
-        owner_user_id: owner,
+        owner_user_id: owner.as_ref().map(|o| o.user_id),
+        owner_key_id: owner.and_then(|o| o.key_id),
         client_uri: checked.client_uri,
         created_at: now,
         last_used_at: None,
@@ -434,7 +463,7 @@ pub async fn find(state: &AppState, client_id: &str) -> OAuthResult<Option<Clien
         }
     }
     let (doc, max_age) = fetch_metadata(state, client_id).await?;
-    let checked = check(doc, &host_of(client_id), false)?;
+    let checked = check(doc, &host_of(client_id), None)?;
     if checked.auth_method != AuthMethod::None {
         return Err(OAuthError::invalid_client(
             "a client metadata document client must use token_endpoint_auth_method \"none\"",
@@ -451,6 +480,7 @@ pub async fn find(state: &AppState, client_id: &str) -> OAuthResult<Option<Clien
         grant_types: checked.grant_types.join(" "),
         token_endpoint_auth_method: AuthMethod::None.as_str().into(),
         owner_user_id: None,
+        owner_key_id: None,
         client_uri: checked.client_uri,
         created_at: now,
         last_used_at: cached.as_ref().and_then(|c| c.last_used_at),
@@ -623,6 +653,7 @@ pub async fn ensure_docs_client(state: &AppState) -> crate::error::Result<()> {
         grant_types: "authorization_code refresh_token".into(),
         token_endpoint_auth_method: AuthMethod::None.as_str().into(),
         owner_user_id: None,
+        owner_key_id: None,
         client_uri: None,
         created_at: state.clock.now(),
         last_used_at: None,
@@ -659,7 +690,12 @@ pub async fn create_operator_client(
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no account has the email {email}"))?
                 .id,
-        ),
+        )
+        .map(|user_id| Owner {
+            user_id,
+            key_id: None,
+            scopes: Scopes::all(),
+        }),
     };
     let mut grant_types = Vec::new();
     if !input.redirect_uris.is_empty() {
@@ -715,6 +751,23 @@ pub async fn owned(
             Client::from_row(r).map_err(|e| crate::error::Error::Internal(e.description.clone()))
         })
         .collect()
+}
+
+/// One client the caller owns; another account's, or an unowned one, is 404.
+pub async fn get_owned(
+    state: &AppState,
+    principal: &crate::service::auth::Principal,
+    client_id: &str,
+) -> crate::error::Result<Client> {
+    principal.require(crate::scope::Scope::KeysRead)?;
+    if client_id.len() > MAX_METADATA_URL_LEN {
+        return Err(crate::error::Error::NotFound("client"));
+    }
+    let row = store::oauth::find_client(&state.db, client_id)
+        .await?
+        .filter(|c| c.owner_user_id == Some(principal.user_id))
+        .ok_or(crate::error::Error::NotFound("client"))?;
+    Client::from_row(row).map_err(|e| crate::error::Error::Internal(e.description))
 }
 
 /// Delete a client the caller owns; its grants and tokens go with it (the

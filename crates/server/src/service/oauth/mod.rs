@@ -774,6 +774,43 @@ async fn retry_or_reuse(
     ))
 }
 
+/// What a client-credentials token may hold now: the client's scopes, and
+/// at most the scopes of the API key that registered it, which must still be
+/// valid (revoking it deletes the client; an expired one stops it).
+async fn delegated_scopes(
+    state: &AppState,
+    client: &Client,
+    now: DateTime<Utc>,
+) -> OAuthResult<Scopes> {
+    let Some(key_id) = &client.owner_key_id else {
+        // An operator's client: the operator chose its scopes.
+        return Ok(client.scopes.clone());
+    };
+    let key = store::api_keys::find(&state.db, key_id).await?;
+    let key = key
+        .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|at| at > now))
+        .ok_or_else(|| {
+            OAuthError::new(
+                "unauthorized_client",
+                "the API key that registered this client is no longer valid",
+            )
+        })?;
+    let key_scopes = Scopes::parse_space_separated(&key.scopes).map_err(|e| {
+        OAuthError::from(crate::error::Error::Internal(format!(
+            "stored scopes of key {}: {e}",
+            key.id
+        )))
+    })?;
+    Ok(Scopes::parse(
+        client
+            .scopes
+            .iter()
+            .filter(|s| key_scopes.contains(*s))
+            .map(|s| s.as_str()),
+    )
+    .unwrap_or_default())
+}
+
 async fn client_credentials(
     state: &AppState,
     client: &Client,
@@ -791,9 +828,10 @@ async fn client_credentials(
             "this client has no owner account to act for",
         )
     })?;
-    let scopes = requested_scopes(req.scope.as_deref(), &client.scopes)?;
-    let resources = resource::parse(state, &req.resource)?;
     let now = state.clock.now();
+    let allowed = delegated_scopes(state, client, now).await?;
+    let scopes = requested_scopes(req.scope.as_deref(), &allowed)?;
+    let resources = resource::parse(state, &req.resource)?;
     let access_ttl = secs(state.config.access_token_ttl_secs);
     let txn = crate::db::begin_write(&state.db).await?;
     let grant_id =
@@ -811,7 +849,7 @@ async fn client_credentials(
                         user_id: owner,
                         client_id: client.id.clone(),
                         grant_type: "client_credentials".into(),
-                        scopes: client.scopes.to_space_separated(),
+                        scopes: allowed.to_space_separated(),
                         resources: resource::join(&[Resource::Api, Resource::Mcp]),
                         code_id: None,
                         created_at: now,
@@ -1125,10 +1163,13 @@ pub async fn revoke_authorization(
     let txn = crate::db::begin_write(&state.db).await?;
     let ids = store::oauth::live_grant_ids(&txn, principal.user_id, client_id).await?;
     let consents = store::oauth::delete_consent(&txn, principal.user_id, client_id).await?;
-    if ids.is_empty() && consents == 0 {
+    store::oauth::revoke_grants(&txn, &ids, now).await?;
+    // A client the caller owns is their own delegation: revoking its access
+    // removes it, or it would mint client-credentials tokens again.
+    let owned = store::oauth::delete_owned_client(&txn, principal.user_id, client_id).await?;
+    if ids.is_empty() && consents == 0 && owned == 0 {
         return Err(Error::NotFound("authorization"));
     }
-    store::oauth::revoke_grants(&txn, &ids, now).await?;
     audit::record(
         &txn,
         now,
@@ -1137,7 +1178,7 @@ pub async fn revoke_authorization(
             action: audit::action::OAUTH_AUTHORIZATION_REVOKED,
             credential_id: Some(&principal.credential.id),
             target: Some(client_id),
-            details: serde_json::json!({ "client_id": client_id, "grants": ids.len() }),
+            details: serde_json::json!({ "client_id": client_id, "grants": ids.len(), "client_deleted": owned == 1 }),
         },
     )
     .await?;

@@ -14,7 +14,6 @@ use crate::{
     state::AppState,
     web::{
         forms::{self, error_page, Console, ConsoleForm},
-        params::Params,
         see_other,
         templates::{render, Nav},
     },
@@ -101,7 +100,10 @@ async fn show(
 
 #[handler]
 pub async fn page(c: Console, req: &Request, state: Data<&AppState>) -> Response {
-    let q = Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let q = match forms::query(req) {
+        Ok(q) => q,
+        Err(page) => return page,
+    };
     // `connected=<provider>` is added by the callback; only a provider of
     // the catalog becomes a banner.
     let connected = q

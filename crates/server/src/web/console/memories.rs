@@ -250,7 +250,10 @@ async fn listing(
 
 #[handler]
 pub async fn page(c: Console, req: &Request, state: Data<&AppState>) -> Response {
-    let q = Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let q = match forms::query(req) {
+        Ok(q) => q,
+        Err(page) => return page,
+    };
     let values = Values {
         memory_type: "context".into(),
         ..Values::default()
@@ -280,7 +283,7 @@ pub async fn create(ConsoleForm(c, form): ConsoleForm, state: Data<&AppState>) -
         Ok(m) => see_other(&format!("/account/memories/{}?done=created", m.id)),
         Err(e) => match forms::problem(e) {
             Ok(p) => {
-                let empty = Params::parse(b"");
+                let empty = Params::empty();
                 listing(&state, &c, &empty, FormState::with(p, FIELDS), values, None).await
             }
             Err(resp) => resp,

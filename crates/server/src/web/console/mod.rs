@@ -58,7 +58,7 @@ pub fn home() -> impl poem::Endpoint {
 /// The notice a page shows after a redirect: a fixed sentence per code, so
 /// a link cannot make the page say anything else.
 fn notice(req: &poem::Request, known: &[(&str, &'static str)]) -> Option<&'static str> {
-    let q = super::params::Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let q = super::params::Params::parse(req.uri().query().unwrap_or("").as_bytes()).ok()?;
     let done = q.all("done").into_iter().next()?;
     known.iter().find(|(k, _)| *k == done).map(|(_, v)| *v)
 }

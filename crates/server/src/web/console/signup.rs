@@ -54,7 +54,10 @@ pub async fn page(req: &Request, state: Data<&AppState>) -> Response {
     if state.config.registration != RegistrationPolicy::Open {
         return closed();
     }
-    let q = crate::web::params::Params::parse(req.uri().query().unwrap_or("").as_bytes());
+    let q = match forms::query(req) {
+        Ok(q) => q,
+        Err(page) => return page,
+    };
     let return_to = safe_return_to(Some(&forms::field(&q, "return_to"))).unwrap_or_default();
     match forms::session(&state, req).await {
         Ok(Some(_)) => {
@@ -69,7 +72,7 @@ pub async fn page(req: &Request, state: Data<&AppState>) -> Response {
     }
     let (csrf, is_new) = forms::csrf_cookie(req);
     let tpl = Signup {
-        csrf_token: sessions::csrf_token(&state, &csrf),
+        csrf_token: sessions::csrf_token(&state, &csrf, None),
         return_to,
         name: String::new(),
         email: String::new(),
@@ -83,7 +86,7 @@ pub async fn submit(req: &Request, body: Body, state: Data<&AppState>) -> Respon
     if state.config.registration != RegistrationPolicy::Open {
         return closed();
     }
-    let form = match forms::verified_form(&state, req, body).await {
+    let form = match forms::verified_form(&state, req, body, forms::FormKind::SignedOut).await {
         Ok(f) => f,
         Err(resp) => return resp,
     };
@@ -95,7 +98,7 @@ pub async fn submit(req: &Request, body: Body, state: Data<&AppState>) -> Respon
         let (csrf, is_new) = forms::csrf_cookie(req);
         let status = problem.status;
         let tpl = Signup {
-            csrf_token: sessions::csrf_token(&state, &csrf),
+            csrf_token: sessions::csrf_token(&state, &csrf, None),
             return_to: return_to.clone(),
             name: name.chars().take(100).collect(),
             email: email.chars().take(254).collect(),
