@@ -9,6 +9,7 @@ mod connect;
 mod csrf;
 mod docs;
 mod errors;
+mod idempotency;
 mod keys;
 mod limits;
 mod logs;

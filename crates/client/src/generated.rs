@@ -4202,8 +4202,15 @@ password needs `current_password`; every web session then ends
 
 Sends a `PUT` request to `/api/v1/users/me/password`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the same key with the same body
+within 24 h returns the first response and changes nothing more
+(the body is fingerprinted with a keyed hash, never stored).
+1-255 printable ASCII characters.
+- `body`
 ```ignore
 let response = client.user_set_password()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -4239,8 +4246,14 @@ let response = client.key_list()
 
 Sends a `POST` request to `/api/v1/keys`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the same key with the same body
+within 24 h returns the first response (the same secret) and
+changes nothing more. 1-255 printable ASCII characters.
+- `body`
 ```ignore
 let response = client.key_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -4267,9 +4280,16 @@ old secret is accepted until `grace_seconds` have passed
 
 Sends a `POST` request to `/api/v1/keys/{key_id}/rotate`
 
+Arguments:
+- `key_id`
+- `idempotency_key`: Makes the request safe to retry: the same key with the same body
+within 24 h returns the first response (the same secret) and
+changes nothing more. 1-255 printable ASCII characters.
+- `body`
 ```ignore
 let response = client.key_rotate()
     .key_id(key_id)
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -4306,8 +4326,14 @@ let response = client.memory_list()
 
 Sends a `POST` request to `/api/v1/memory`
 
+Arguments:
+- `idempotency_key`: Makes the request safe to retry: the same key with the same body
+within 24 h returns the first response and creates nothing more.
+1-255 printable ASCII characters.
+- `body`
 ```ignore
 let response = client.memory_create()
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -4488,9 +4514,16 @@ URL to open in the browser. The state is single use and expires in
 
 Sends a `POST` request to `/api/v1/connect/{provider}/start`
 
+Arguments:
+- `provider`
+- `idempotency_key`: Makes the request safe to retry: the same key with the same body
+within 24 h returns the first flow and starts no other.
+1-255 printable ASCII characters.
+- `body`
 ```ignore
 let response = client.connect_start()
     .provider(provider)
+    .idempotency_key(idempotency_key)
     .body(body)
     .send()
     .await;
@@ -4847,14 +4880,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct UserSetPassword<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::SetPasswordRequest, String>,
     }
     impl<'a> UserSetPassword<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -4884,14 +4932,15 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::PasswordSet>, Error<types::Error>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::SetPasswordRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/api/v1/users/me/password", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -4899,6 +4948,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -5277,14 +5329,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct KeyCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::CreateKeyRequest, String>,
     }
     impl<'a> KeyCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -5314,14 +5381,15 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyCreated>, Error<types::Error>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::CreateKeyRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/api/v1/keys", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -5329,6 +5397,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -5593,6 +5664,7 @@ pub mod builder {
     pub struct KeyRotate<'a> {
         client: &'a super::Client,
         key_id: Result<::std::string::String, String>,
+        idempotency_key: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::RotateKeyRequest, String>,
     }
     impl<'a> KeyRotate<'a> {
@@ -5600,6 +5672,7 @@ pub mod builder {
             Self {
                 client: client,
                 key_id: Err("key_id was not initialized".to_string()),
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -5611,6 +5684,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for key_id failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
                         .to_string()
                 });
             self
@@ -5643,8 +5729,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::ApiKeyCreated>, Error<types::Error>> {
-            let Self { client, key_id, body } = self;
+            let Self { client, key_id, idempotency_key, body } = self;
             let key_id = key_id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::RotateKeyRequest::try_from(v).map_err(|e| e.to_string())
@@ -5654,7 +5741,7 @@ pub mod builder {
                 "{}/api/v1/keys/{}/rotate", client.baseurl, encode_path(& key_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -5662,6 +5749,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -6026,14 +6116,29 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct MemoryCreate<'a> {
         client: &'a super::Client,
+        idempotency_key: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::CreateMemoryRequest, String>,
     }
     impl<'a> MemoryCreate<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client: client,
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
+                        .to_string()
+                });
+            self
         }
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -6063,14 +6168,15 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::Memory>, Error<types::Error>> {
-            let Self { client, body } = self;
+            let Self { client, idempotency_key, body } = self;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::CreateMemoryRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/api/v1/memory", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -6078,6 +6184,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -8004,6 +8113,7 @@ pub mod builder {
     pub struct ConnectStart<'a> {
         client: &'a super::Client,
         provider: Result<::std::string::String, String>,
+        idempotency_key: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::StartRequest, String>,
     }
     impl<'a> ConnectStart<'a> {
@@ -8011,6 +8121,7 @@ pub mod builder {
             Self {
                 client: client,
                 provider: Err("provider was not initialized".to_string()),
+                idempotency_key: Ok(None),
                 body: Ok(::std::default::Default::default()),
             }
         }
@@ -8022,6 +8133,19 @@ pub mod builder {
                 .try_into()
                 .map_err(|_| {
                     "conversion to `:: std :: string :: String` for provider failed"
+                        .to_string()
+                });
+            self
+        }
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::string::String>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for idempotency_key failed"
                         .to_string()
                 });
             self
@@ -8052,8 +8176,9 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StartedFlow>, Error<types::Error>> {
-            let Self { client, provider, body } = self;
+            let Self { client, provider, idempotency_key, body } = self;
             let provider = provider.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
             let body = body
                 .and_then(|v| {
                     types::StartRequest::try_from(v).map_err(|e| e.to_string())
@@ -8063,7 +8188,7 @@ pub mod builder {
                 "{}/api/v1/connect/{}/start", client.baseurl, encode_path(& provider
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
             header_map
                 .append(
                     ::reqwest::header::HeaderName::from_static("api-version"),
@@ -8071,6 +8196,9 @@ pub mod builder {
                         super::Client::api_version(),
                     ),
                 );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
             #[allow(unused_mut)]
             let mut request = client
                 .client

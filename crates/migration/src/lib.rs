@@ -12,6 +12,7 @@ mod m20261122_000003_audit_events;
 mod m20261122_000004_oauth;
 mod m20261122_000005_connections;
 mod m20261202_000006_owned_clients;
+mod m20261210_000007_idempotency_keys;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_oauth::Migration),
             Box::new(m20261122_000005_connections::Migration),
             Box::new(m20261202_000006_owned_clients::Migration),
+            Box::new(m20261210_000007_idempotency_keys::Migration),
         ]
     }
 }

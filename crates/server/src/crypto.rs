@@ -81,6 +81,8 @@ impl Key {
 pub struct Keyring {
     current: Key,
     previous: Vec<Key>,
+    /// HMAC key of [`Keyring::fingerprint`].
+    fingerprint: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -100,12 +102,28 @@ impl Keyring {
         Self {
             current: Key::from_master(current),
             previous: previous.iter().map(Key::from_master).collect(),
+            fingerprint: current.derive("mcpgate request fingerprint v1"),
         }
     }
 
     /// The id of the key new ciphertexts are sealed with.
     pub fn current_id(&self) -> &str {
         &self.current.id
+    }
+
+    /// A keyed fingerprint (HMAC-SHA256 under a key derived from the current
+    /// master key) of `parts`, each length-prefixed: it identifies a request
+    /// that may carry a secret (a password change) without storing a fast
+    /// hash anyone with the database could test guesses against.
+    pub fn fingerprint(&self, parts: &[&[u8]]) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.fingerprint.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// Seal `plaintext` for `binding` under the current key.

@@ -4,10 +4,20 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{
+    param::{Header, Path},
+    payload::Json,
+    ApiResponse, Object, OpenApi,
+};
 
-use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
-use crate::{service::connect, state::AppState};
+use super::{
+    auth::Auth,
+    body::JsonBody,
+    error::ApiResult,
+    idempotency::{self as idempotent, StoredJson},
+    ApiTags,
+};
+use crate::{scope::Scope, service::connect, state::AppState};
 
 pub struct ConnectApi;
 
@@ -58,7 +68,7 @@ pub struct StartedFlow {
 pub enum StartResponse {
     /// The flow is ready.
     #[oai(status = 200)]
-    Ok(Json<StartedFlow>),
+    Ok(StoredJson<StartedFlow>),
 }
 
 /// The caller's connection to a provider. Never contains a token.
@@ -151,14 +161,34 @@ impl ConnectApi {
         state: Data<&AppState>,
         auth: Auth,
         provider: Path<String>,
+        request: &poem::Request,
+        /// Makes the request safe to retry: the same key with the same body
+        /// within 24 h returns the first flow and starts no other.
+        /// 1-255 printable ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<StartRequest>,
     ) -> ApiResult<StartResponse> {
-        let started = connect::start(&state, &auth.0, &provider, body.0.return_to).await?;
-        Ok(StartResponse::Ok(Json(StartedFlow {
-            authorization_url: started.authorization_url,
-            state: started.state,
-            expires_at: started.expires_at,
-        })))
+        let return_to = body.0.return_to.clone();
+        let started = idempotent::run(
+            &state,
+            &auth,
+            Scope::ConnectionsWrite,
+            &idempotency_key,
+            request,
+            &body.0,
+            200,
+            async {
+                let started = connect::start(&state, &auth.0, &provider, return_to).await?;
+                Ok(StartedFlow {
+                    authorization_url: started.authorization_url,
+                    state: started.state,
+                    expires_at: started.expires_at,
+                })
+            },
+        )
+        .await?;
+        Ok(StartResponse::Ok(started))
     }
 
     /// The caller's connection to a provider (scope `connections:read`); 404 when not connected.

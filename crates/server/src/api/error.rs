@@ -10,6 +10,7 @@ use poem_openapi::{payload::Json, ApiResponse, Object};
 use crate::{
     error::{CredentialProblem, Error},
     http::context,
+    service::idempotency,
 };
 
 /// Every error response of the REST API.
@@ -62,8 +63,10 @@ pub enum ApiError {
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The request conflicts with the current state (e.g. email already registered).
+    /// `Retry-After` (seconds) is set when retrying the same request will
+    /// help, e.g. `idempotency_key_in_progress`.
     #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
+    Conflict(Json<ErrorBody>, #[oai(header = "Retry-After")] Option<u64>),
     /// `If-Match` names a version that is no longer current.
     #[oai(status = 412)]
     PreconditionFailed(Json<ErrorBody>),
@@ -107,7 +110,7 @@ impl ApiError {
             ApiError::Unauthorized(b, _) => (S::UNAUTHORIZED, &b.0),
             ApiError::Forbidden(b) => (S::FORBIDDEN, &b.0),
             ApiError::NotFound(b) => (S::NOT_FOUND, &b.0),
-            ApiError::Conflict(b) => (S::CONFLICT, &b.0),
+            ApiError::Conflict(b, _) => (S::CONFLICT, &b.0),
             ApiError::PreconditionFailed(b) => (S::PRECONDITION_FAILED, &b.0),
             ApiError::PayloadTooLarge(b) => (S::PAYLOAD_TOO_LARGE, &b.0),
             ApiError::UnsupportedMediaType(b) => (S::UNSUPPORTED_MEDIA_TYPE, &b.0),
@@ -182,7 +185,8 @@ impl From<Error> for ApiError {
                 format!("No such {what}."),
             ))),
             Error::Conflict { code, message } => {
-                ApiError::Conflict(Json(ErrorBody::new(code, message)))
+                let retry_after = (code == idempotency::IN_PROGRESS).then_some(1);
+                ApiError::Conflict(Json(ErrorBody::new(code, message)), retry_after)
             }
             Error::PreconditionFailed(message) => {
                 ApiError::PreconditionFailed(Json(ErrorBody::new("version_mismatch", message)))

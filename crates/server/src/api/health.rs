@@ -46,7 +46,7 @@ impl From<ApiError> for ProbeError {
             | ApiError::TooManyRequests(body, _)
             | ApiError::Forbidden(body)
             | ApiError::NotFound(body)
-            | ApiError::Conflict(body)
+            | ApiError::Conflict(body, _)
             | ApiError::PreconditionFailed(body)
             | ApiError::PayloadTooLarge(body)
             | ApiError::UnsupportedMediaType(body)

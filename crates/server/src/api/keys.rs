@@ -2,10 +2,21 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{
+    param::{Header, Path},
+    payload::Json,
+    ApiResponse, Object, OpenApi,
+};
 
-use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
+use super::{
+    auth::Auth,
+    body::JsonBody,
+    error::ApiResult,
+    idempotency::{self as idempotent, StoredJson},
+    ApiTags,
+};
 use crate::{
+    scope::Scope,
     service::keys::{self, CreatedKey, KeyInfo},
     state::AppState,
     token,
@@ -72,14 +83,14 @@ pub struct ApiKeyList {
 pub enum CreatedKeyResponse {
     /// The key, with its secret shown once.
     #[oai(status = 201)]
-    Created(Json<ApiKeyCreated>),
+    Created(StoredJson<ApiKeyCreated>),
 }
 
 #[derive(ApiResponse)]
 pub enum RotatedKeyResponse {
     /// The key's new secret, shown once.
     #[oai(status = 200)]
-    Ok(Json<ApiKeyCreated>),
+    Ok(StoredJson<ApiKeyCreated>),
 }
 
 #[derive(ApiResponse)]
@@ -135,20 +146,32 @@ impl KeysApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
+        request: &poem::Request,
+        /// Makes the request safe to retry: the same key with the same body
+        /// within 24 h returns the first response (the same secret) and
+        /// changes nothing more. 1-255 printable ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateKeyRequest>,
     ) -> ApiResult<CreatedKeyResponse> {
         let req = body.0;
-        let key = keys::create(
+        let input = keys::CreateInput {
+            name: req.name.clone(),
+            scopes: req.scopes.clone(),
+            expires_in_days: req.expires_in_days,
+        };
+        let key = idempotent::run(
             &state,
-            &auth.0,
-            keys::CreateInput {
-                name: req.name,
-                scopes: req.scopes,
-                expires_in_days: req.expires_in_days,
-            },
+            &auth,
+            Scope::KeysWrite,
+            &idempotency_key,
+            request,
+            &req,
+            201,
+            async { keys::create(&state, &auth.0, input).await.map(created) },
         )
         .await?;
-        Ok(CreatedKeyResponse::Created(Json(created(key))))
+        Ok(CreatedKeyResponse::Created(key))
     }
 
     /// List the caller's API keys (scope `keys:read`).
@@ -196,9 +219,30 @@ impl KeysApi {
         state: Data<&AppState>,
         auth: Auth,
         key_id: Path<String>,
+        request: &poem::Request,
+        /// Makes the request safe to retry: the same key with the same body
+        /// within 24 h returns the first response (the same secret) and
+        /// changes nothing more. 1-255 printable ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<RotateKeyRequest>,
     ) -> ApiResult<RotatedKeyResponse> {
-        let key = keys::rotate(&state, &auth.0, &key_id, body.0.grace_seconds).await?;
-        Ok(RotatedKeyResponse::Ok(Json(created(key))))
+        let grace = body.0.grace_seconds;
+        let key = idempotent::run(
+            &state,
+            &auth,
+            Scope::KeysWrite,
+            &idempotency_key,
+            request,
+            &body.0,
+            200,
+            async {
+                keys::rotate(&state, &auth.0, &key_id, grace)
+                    .await
+                    .map(created)
+            },
+        )
+        .await?;
+        Ok(RotatedKeyResponse::Ok(key))
     }
 }

@@ -15,10 +15,12 @@ use super::{
     auth::Auth,
     body::JsonBody,
     error::{ApiError, ApiResult},
+    idempotency::{self as idempotent, StoredJson},
     ApiTags,
 };
 use crate::{
     error::Error,
+    scope::Scope,
     service::memories::{self as svc},
     state::AppState,
 };
@@ -181,7 +183,7 @@ pub struct MemoryStats {
 pub enum MemoryCreated {
     /// Created.
     #[oai(status = 201)]
-    Created(Json<Memory>, #[oai(header = "ETag")] String),
+    Created(StoredJson<Memory>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -280,23 +282,35 @@ impl MemoryApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
+        request: &poem::Request,
+        /// Makes the request safe to retry: the same key with the same body
+        /// within 24 h returns the first response and creates nothing more.
+        /// 1-255 printable ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateMemoryRequest>,
     ) -> ApiResult<MemoryCreated> {
         let req = body.0;
-        let m = svc::create(
+        let input = svc::CreateInput {
+            title: req.title.clone(),
+            content: req.content.clone(),
+            memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
+            tags: req.tags.clone(),
+            metadata: metadata_value(req.metadata.clone()),
+        };
+        let created = idempotent::run(
             &state,
-            &auth.0,
-            svc::CreateInput {
-                title: req.title,
-                content: req.content,
-                memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
-                tags: req.tags,
-                metadata: metadata_value(req.metadata),
-            },
+            &auth,
+            Scope::MemoriesWrite,
+            &idempotency_key,
+            request,
+            &req,
+            201,
+            async { svc::create(&state, &auth.0, input).await.map(to_api) },
         )
         .await?;
-        let tag = etag(m.version);
-        Ok(MemoryCreated::Created(Json(to_api(m)), tag))
+        // A new memory is always at version 1 (also when replayed).
+        Ok(MemoryCreated::Created(created, etag(1)))
     }
 
     /// List the caller's memories, newest first (scope `memories:read`).

@@ -12,6 +12,7 @@ mod connect;
 pub mod docs;
 pub mod error;
 mod health;
+mod idempotency;
 mod keys;
 pub(crate) mod memory;
 mod users;

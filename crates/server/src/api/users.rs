@@ -2,11 +2,18 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
 use secrecy::SecretString;
 
-use super::{auth::Auth, body::JsonBody, error::ApiResult, ApiTags};
+use super::{
+    auth::Auth,
+    body::JsonBody,
+    error::ApiResult,
+    idempotency::{self as idempotent, StoredJson},
+    ApiTags,
+};
 use crate::{
+    scope::Scope,
     service::{accounts, sessions},
     state::AppState,
     token,
@@ -96,7 +103,7 @@ pub struct PasswordSet {
 pub enum PasswordResponse {
     /// Password set; every web session of the account was ended.
     #[oai(status = 200)]
-    Ok(Json<PasswordSet>),
+    Ok(StoredJson<PasswordSet>),
 }
 
 #[OpenApi(prefix_path = "/api/v1/users")]
@@ -147,25 +154,51 @@ impl UsersApi {
         operation_id = "user_set_password",
         tag = "ApiTags::Users"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn set_password(
         &self,
         state: Data<&AppState>,
         auth: Auth,
+        request: &poem::Request,
+        /// Makes the request safe to retry: the same key with the same body
+        /// within 24 h returns the first response and changes nothing more
+        /// (the body is fingerprinted with a keyed hash, never stored).
+        /// 1-255 printable ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
         body: JsonBody<SetPasswordRequest>,
     ) -> ApiResult<PasswordResponse> {
         let req = body.0;
-        let updated_at = sessions::set_password(
+        let fingerprint = serde_json::json!({
+            "password": req.password,
+            "current_password": req.current_password,
+            "email": req.email,
+        });
+        let set = idempotent::run(
             &state,
-            &auth.0,
-            req.email,
-            req.current_password.map(SecretString::from),
-            SecretString::from(req.password),
+            &auth,
+            Scope::KeysWrite,
+            &idempotency_key,
+            request,
+            &fingerprint,
+            200,
+            async {
+                let updated_at = sessions::set_password(
+                    &state,
+                    &auth.0,
+                    req.email,
+                    req.current_password.map(SecretString::from),
+                    SecretString::from(req.password),
+                )
+                .await?;
+                Ok(PasswordSet {
+                    updated_at,
+                    message: "Password set. Sign in at /login.".into(),
+                })
+            },
         )
         .await?;
-        Ok(PasswordResponse::Ok(Json(PasswordSet {
-            updated_at,
-            message: "Password set. Sign in at /login.".into(),
-        })))
+        Ok(PasswordResponse::Ok(set))
     }
 
     /// The caller's account and the credential used for this request.

@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod connect_state;
 pub mod connection;
+pub mod idempotency_key;
 pub mod memory;
 pub mod memory_tag;
 pub mod oauth_access_token;

@@ -25,7 +25,7 @@ use crate::{
     api::memory::MemoryType,
     error::Error,
     scope::Scope,
-    service::{auth::Principal, memories as svc},
+    service::{auth::Principal, idempotency, memories as svc},
     state::AppState,
 };
 
@@ -45,6 +45,10 @@ pub struct CreateArgs {
     pub tags: Option<Vec<String>>,
     /// Any JSON object of at most 16 KiB.
     pub metadata: Option<Metadata>,
+    /// Makes the call safe to retry: the same key with the same arguments
+    /// within 24 h returns the first result and creates nothing more.
+    /// 1-255 printable ASCII characters.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -264,23 +268,54 @@ impl MemoryTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let p = principal(&ctx).ok_or_else(no_principal)?;
+        let memory_type = args.memory_type.map(|t| t.as_str().to_owned());
+        // What a retry must repeat: every argument but the key.
+        let fingerprint = serde_json::to_vec(&serde_json::json!({
+            "title": args.title,
+            "content": args.content,
+            "memory_type": memory_type,
+            "tags": args.tags,
+            "metadata": args.metadata,
+        }))
+        .unwrap_or_default();
         let input = svc::CreateInput {
             title: args.title,
             content: args.content,
-            memory_type: args.memory_type.map(|t| t.as_str().to_owned()),
+            memory_type,
             tags: args.tags,
             metadata: args.metadata.map(serde_json::Value::Object),
         };
-        match svc::create(&self.state, &p, input).await {
-            Ok(m) => {
-                let m = MemoryOut::from(m);
-                success(
-                    to_json(&m),
-                    format!("Saved memory {} (\"{}\").", m.id, m.title),
-                )
-            }
-            Err(e) => failure(e),
-        }
+        let created = idempotency::run(
+            &self.state,
+            &p,
+            Scope::MemoriesWrite,
+            args.idempotency_key.as_deref(),
+            idempotency::Request {
+                method: "MCP tools/call",
+                path: "memory_create",
+                body: &fingerprint,
+            },
+            200,
+            async {
+                let m = MemoryOut::from(svc::create(&self.state, &p, input).await?);
+                serde_json::to_vec(&m)
+                    .map_err(|e| Error::Internal(format!("rendering a memory: {e}")))
+            },
+        )
+        .await;
+        let m = match created.and_then(|body| {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .map_err(|e| Error::Internal(format!("stored memory_create result: {e}")))
+        }) {
+            Ok(m) => m,
+            Err(e) => return failure(e),
+        };
+        let text = format!(
+            "Saved memory {} (\"{}\").",
+            m["id"].as_str().unwrap_or_default(),
+            m["title"].as_str().unwrap_or_default()
+        );
+        success(m, text)
     }
 
     /// Search the user's memories by meaning-bearing words; results are ranked

@@ -7,7 +7,8 @@
 //! expired web sessions and authorization codes, access tokens a day past
 //! expiry, grants (token families) that expired or were revoked (their
 //! tokens go with them), and dynamically registered clients never used
-//! within `oauth_unused_client_ttl_secs`.
+//! within `oauth_unused_client_ttl_secs`, and `Idempotency-Key` records
+//! older than 24 h.
 
 use sea_orm::{
     sea_query::{Expr, Query},
@@ -38,6 +39,8 @@ pub struct Report {
     pub unused_clients: u64,
     /// Connection flows that expired or completed.
     pub expired_connect_states: u64,
+    /// `Idempotency-Key` records older than 24 h.
+    pub expired_idempotency_keys: u64,
 }
 
 /// Run `step` in batches until a batch comes back short.
@@ -102,5 +105,9 @@ pub async fn purge(state: &AppState) -> Result<Report> {
         batched(|| store::oauth::delete_unused_clients(db, client_cutoff, BATCH)).await?;
     report.expired_connect_states =
         batched(|| store::connections::delete_expired_states(db, now, BATCH)).await?;
+    let idempotency_cutoff = super::idempotency::cutoff(now);
+    report.expired_idempotency_keys =
+        batched(|| store::idempotency::delete_created_before(db, idempotency_cutoff, BATCH))
+            .await?;
     Ok(report)
 }

@@ -16,7 +16,8 @@ use crate::{
     http::client_ip,
     scope::Scope,
     service::{
-        auth::{self as key_auth, CredentialKind},
+        auth::{self as key_auth, CredentialKind, Principal},
+        idempotency,
         oauth::{self, clients, ClientCredentials, OAuthError, Resource},
         rate_limit::{self, LimitKind},
     },
@@ -25,7 +26,14 @@ use crate::{
 
 /// A JSON body with the headers RFC 6749 §5.1 requires.
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes(
+        status,
+        serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+/// [`json`] of a body already rendered.
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
@@ -43,6 +51,9 @@ pub fn error_response(e: &OAuthError) -> Response {
         "slow_down" => StatusCode::TOO_MANY_REQUESTS,
         "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        idempotency::IN_PROGRESS | idempotency::REUSED | idempotency::OUTCOME_UNKNOWN => {
+            StatusCode::CONFLICT
+        }
         _ => StatusCode::BAD_REQUEST,
     };
     let mut resp = json(
@@ -225,7 +236,7 @@ pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Re
 async fn registration_owner(
     state: &AppState,
     req: &Request,
-) -> Result<Option<clients::Owner>, OAuthError> {
+) -> Result<Option<Principal>, OAuthError> {
     let presented = presented_credential(req)
         .map_err(|_| OAuthError::new("invalid_token", "malformed credentials"))?;
     let Some(presented) = presented else {
@@ -253,11 +264,7 @@ async fn registration_owner(
             "registering an owned client needs a credential with keys:write",
         ));
     }
-    Ok(Some(clients::Owner {
-        user_id: principal.user_id,
-        key_id: Some(principal.credential.id),
-        scopes: principal.credential.scopes,
-    }))
+    Ok(Some(principal))
 }
 
 #[derive(serde::Serialize)]
@@ -310,29 +317,74 @@ pub async fn register(req: &Request, body: Body, state: Data<&AppState>) -> Resp
         }
         let registration: clients::Registration = serde_json::from_slice(&bytes)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("invalid JSON metadata: {e}")))?;
-        clients::register(&state, registration, clients::ClientKind::Dynamic, owner).await
+        let register = async |owner| {
+            let reg = clients::register(&state, registration, clients::ClientKind::Dynamic, owner).await?;
+            Ok::<_, OAuthError>(registered_body(&reg))
+        };
+        // An owned registration is the user's write and honours
+        // `Idempotency-Key`; an anonymous one has nobody to store it for.
+        let key = req.headers().get(idempotency::FIELD).map(|v| v.to_str().unwrap_or("\u{0}"));
+        match (owner, key) {
+            (Some(principal), Some(key)) => {
+                let owner = owned_by(&principal);
+                // The effect's own OAuth error is kept here, so it is answered
+                // as RFC 7591 says while the key is released.
+                let mut refused = None;
+                let stored = idempotency::run(
+                    &state,
+                    &principal,
+                    Scope::KeysWrite,
+                    Some(key),
+                    idempotency::Request { method: "POST", path: req.uri().path(), body: &bytes },
+                    201,
+                    async {
+                        register(Some(owner)).await.map_err(|e| {
+                            refused = Some(e);
+                            crate::error::Error::validation("registration", "refused")
+                        })
+                    },
+                )
+                .await;
+                match (stored, refused) {
+                    (_, Some(e)) => Err(e),
+                    (Ok(body), None) => Ok(body),
+                    (Err(e), None) => Err(e.into()),
+                }
+            }
+            (owner, _) => register(owner.as_ref().map(owned_by)).await,
+        }
     }
     .await;
     match result {
-        Ok(reg) => {
-            let c = &reg.client;
-            json(
-                StatusCode::CREATED,
-                &RegisteredBody {
-                    client_id: &c.id,
-                    client_secret: reg.secret.as_ref().map(clients::reveal),
-                    client_id_issued_at: c.created_at.timestamp(),
-                    client_secret_expires_at: reg.secret.as_ref().map(|_| 0),
-                    client_name: &c.name,
-                    redirect_uris: &c.redirect_uris,
-                    grant_types: &c.grant_types,
-                    response_types: vec!["code"],
-                    token_endpoint_auth_method: c.auth_method.as_str(),
-                    scope: c.scopes.to_space_separated(),
-                    client_uri: c.client_uri.as_deref(),
-                },
-            )
-        }
+        Ok(body) => json_bytes(StatusCode::CREATED, body),
         Err(e) => error_response(&e),
     }
+}
+
+/// The owner of a client registered with `principal`'s API key.
+fn owned_by(principal: &Principal) -> clients::Owner {
+    clients::Owner {
+        user_id: principal.user_id,
+        key_id: Some(principal.credential.id.clone()),
+        scopes: principal.credential.scopes.clone(),
+    }
+}
+
+/// The RFC 7591 registration response, rendered.
+fn registered_body(reg: &clients::Registered) -> Vec<u8> {
+    let c = &reg.client;
+    serde_json::to_vec(&RegisteredBody {
+        client_id: &c.id,
+        client_secret: reg.secret.as_ref().map(clients::reveal),
+        client_id_issued_at: c.created_at.timestamp(),
+        client_secret_expires_at: reg.secret.as_ref().map(|_| 0),
+        client_name: &c.name,
+        redirect_uris: &c.redirect_uris,
+        grant_types: &c.grant_types,
+        response_types: vec!["code"],
+        token_endpoint_auth_method: c.auth_method.as_str(),
+        scope: c.scopes.to_space_separated(),
+        client_uri: c.client_uri.as_deref(),
+    })
+    .unwrap_or_else(|_| unreachable!("a registration response always serializes"))
 }

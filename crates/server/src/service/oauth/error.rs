@@ -74,6 +74,9 @@ impl From<Error> for OAuthError {
             Error::Validation { field, message } => {
                 Self::invalid_request(format!("{field}: {message}"))
             }
+            // An `Idempotency-Key` conflict (dynamic registration by an
+            // owner): keeps its code; the edge answers 409.
+            Error::Conflict { code, message } => Self::new(code, message),
             other => {
                 tracing::error!(error = %other, "oauth endpoint failed");
                 Self::new("server_error", "An unexpected error occurred.")
