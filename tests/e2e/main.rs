@@ -19,6 +19,7 @@ mod metrics;
 mod oauth;
 mod oauth_security;
 mod outage;
+mod proxy;
 mod registration;
 mod sdk;
 mod search;

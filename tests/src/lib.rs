@@ -134,6 +134,7 @@ macro_rules! e2e {
 pub mod browser;
 pub mod mcp;
 pub mod oauth;
+pub mod proxy;
 
 // ---------------------------------------------------------------- logs
 

@@ -17,8 +17,12 @@ use crate::{remember_secret, TestServer};
 pub type McpClient = RunningService<RoleClient, ClientConfig>;
 
 fn transport(server: &TestServer, bearer: &str) -> StreamableHttpClientTransport<reqwest::Client> {
+    transport_at(&server.url, bearer)
+}
+
+fn transport_at(base: &str, bearer: &str) -> StreamableHttpClientTransport<reqwest::Client> {
     remember_secret(bearer);
-    let cfg = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url))
+    let cfg = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
         .auth_header(bearer.to_owned());
     let http = mcpgate_client::http_client_builder()
         .build()
@@ -67,6 +71,17 @@ impl TestServer {
             .await
             .expect("mcp discovery")
     }
+}
+
+/// An MCP session with the server at `base` (a proxy in front of one).
+pub async fn mcp_at(base: &str, bearer: &str) -> Result<McpClient, String> {
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("mcpgate-e2e", "0"),
+    )
+    .serve(transport_at(base, bearer))
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// Call `tool` with JSON `args`.

@@ -139,6 +139,28 @@ pub struct Config {
     pub rate_limit_ip_per_minute: u32,
     /// Origins allowed to call the API from a browser (CORS); none by default.
     pub cors_allowed_origins: Vec<String>,
+    /// `Host` values `/mcp` accepts besides the public URL's host, the listen
+    /// address and loopback names (DNS-rebinding protection): `name` admits
+    /// any port, `name:port` that port only. Behind a proxy that forwards its
+    /// upstream's name (nginx's default `proxy_pass http://mcpgate:8080`),
+    /// add that name.
+    pub allowed_hosts: Vec<String>,
+    /// Proxies (IP addresses or CIDR ranges) whose `Forwarded` /
+    /// `X-Forwarded-For` header names the client, for rate limits, the audit
+    /// trail and logs. None by default: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// The parsed `trusted_proxies` (filled by [`Config::validate`]).
+    #[serde(skip)]
+    pub trusted_proxy_nets: Vec<ipnet::IpNet>,
+    /// Seconds a client has to send a request's headers, from its first byte
+    /// (or from connecting); then the connection is closed. 0: no limit.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request's body may stall: the longest wait for more body
+    /// bytes once the headers are in. 0: no limit.
+    pub body_read_timeout_secs: u64,
+    /// Most open connections; past it a new connection is closed at once.
+    /// 0 (default): derived from the file-descriptor limit.
+    pub max_connections: usize,
     /// Serve Prometheus metrics at `/metrics` (off by default).
     pub metrics_enabled: bool,
     /// How often expired data is purged (seconds; 0: never, use `mcpgate admin purge`).
@@ -206,6 +228,12 @@ impl Default for Config {
             rate_limit_credential_per_minute: 600,
             rate_limit_ip_per_minute: 1200,
             cors_allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
+            trusted_proxy_nets: Vec::new(),
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            max_connections: 0,
             metrics_enabled: false,
             cleanup_interval_secs: 3600,
             oauth_client_registration: RegistrationPolicy::Open,
@@ -251,6 +279,11 @@ const KNOWN_KEYS: &[&str] = &[
     "rate_limit_credential_per_minute",
     "rate_limit_ip_per_minute",
     "cors_allowed_origins",
+    "allowed_hosts",
+    "trusted_proxies",
+    "header_read_timeout_secs",
+    "body_read_timeout_secs",
+    "max_connections",
     "metrics_enabled",
     "cleanup_interval_secs",
     "oauth_client_registration",
@@ -483,6 +516,33 @@ impl Config {
             }
             *origin = trimmed;
         }
+        for host in &mut self.allowed_hosts {
+            let trimmed = host.trim().to_ascii_lowercase();
+            let valid = !trimmed.is_empty()
+                && !trimmed.contains(['/', '*', ' ', '@', '?', '#'])
+                && trimmed.parse::<poem::http::uri::Authority>().is_ok();
+            if !valid {
+                return Err(ConfigError::Invalid(format!(
+                    "allowed_hosts: {host:?} is not a host name with an optional port, like mcpgate or mcpgate:8080"
+                )));
+            }
+            *host = trimmed;
+        }
+        self.trusted_proxy_nets = self
+            .trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "trusted_proxies: {entry:?} is not an IP address or CIDR range, like 10.0.0.0/8 or 127.0.0.1"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         for entry in &mut self.connect_return_to_allowed {
             let trimmed = entry.trim().to_owned();
             if !is_origin_with_path(&trimmed) {
@@ -561,9 +621,15 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "rate_limit_token_per_minute",
         "upstream_timeout_ms",
         "connect_refresh_interval_secs",
+        "header_read_timeout_secs",
+        "body_read_timeout_secs",
+        "max_connections",
     ];
     // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example
-    if key == "cors_allowed_origins" || key == "connect_return_to_allowed" {
+    if matches!(
+        key,
+        "cors_allowed_origins" | "connect_return_to_allowed" | "allowed_hosts" | "trusted_proxies"
+    ) {
         return value
             .split(',')
             .map(str::trim)

@@ -101,7 +101,12 @@ impl Server {
 
 /// Everything a server needs before it listens: the database (connected and
 /// migrated) and the master key, assembled into the application state.
-async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+    // Loading validated already; a config built in code is checked (and its
+    // derived fields filled) here.
+    config
+        .validate()
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let target = db::describe(&config);
     let database = |source| StartError::Database {
         target: target.clone(),

@@ -121,14 +121,14 @@ impl UsersApi {
     async fn register(
         &self,
         state: Data<&AppState>,
-        remote: &poem::web::RemoteAddr,
+        request: &poem::Request,
         body: JsonBody<RegisterRequest>,
     ) -> ApiResult<RegisterResponse> {
         let req = body.0;
         let registered = accounts::register(
             &state,
             accounts::RegisterInput {
-                client_ip: crate::http::client_ip(remote),
+                client_ip: crate::http::client_ip(request),
                 name: req.name,
                 email: req.email,
                 password: req.password.map(SecretString::from),

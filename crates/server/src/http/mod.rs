@@ -7,6 +7,7 @@
 //! path or a REST query), then the routes.
 
 pub mod context;
+pub mod forwarded;
 
 use std::{sync::Arc, time::Instant};
 
@@ -93,6 +94,7 @@ fn cors(public_url: &str, origins: &[String]) -> poem::middleware::Cors {
             "x-api-key",
             "if-match",
             "x-request-id",
+            "idempotency-key",
             "mcp-protocol-version",
             "mcp-session-id",
             "last-event-id",
@@ -114,15 +116,19 @@ fn cors(public_url: &str, origins: &[String]) -> poem::middleware::Cors {
     cors.allow_origins_fn(move |origin| allowed.iter().any(|o| o == origin))
 }
 
-/// The client's IP: the TCP peer. (A `X-Forwarded-For` header is not trusted:
-/// behind a proxy, every client shares the proxy's limit.)
-pub fn client_ip(remote: &poem::web::RemoteAddr) -> Option<std::net::IpAddr> {
-    remote.as_socket_addr().map(|a| a.ip())
+/// The client's IP: the TCP peer, or the client a trusted proxy names
+/// (`trusted_proxies`, see [`forwarded`]); resolved once per request by
+/// `observe`.
+pub fn client_ip(req: &Request) -> Option<std::net::IpAddr> {
+    match req.extensions().get::<forwarded::ClientIp>() {
+        Some(ip) => ip.0,
+        None => req.remote_addr().as_socket_addr().map(|a| a.ip()),
+    }
 }
 
 /// The per-IP limit on every request.
 async fn limit_ip<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
-    if let (Some(state), Some(ip)) = (req.data::<AppState>(), client_ip(req.remote_addr())) {
+    if let (Some(state), Some(ip)) = (req.data::<AppState>(), client_ip(&req)) {
         let per_minute = state.config.rate_limit_ip_per_minute;
         if let Err(e) = crate::service::rate_limit::enforce(
             state,
@@ -187,12 +193,20 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
         .unwrap_or_else(context::new_request_id)
         .into();
     let state = req.data::<AppState>().cloned();
+    let ip = forwarded::resolve(
+        req.remote_addr().as_socket_addr().map(|a| a.ip()),
+        req.headers(),
+        state
+            .as_ref()
+            .map_or(&[][..], |s| &s.config.trusted_proxy_nets),
+    );
+    req.extensions_mut().insert(forwarded::ClientIp(ip));
     let ctx = Arc::new(RequestContext::default());
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let origin = Arc::new(context::Origin {
-        ip: client_ip(req.remote_addr()).map(|ip| ip.to_string()),
+        ip: ip.map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -265,11 +279,18 @@ async fn observe<E: Endpoint>(next: Arc<E>, mut req: Request) -> poem::Result<Re
 
 async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
     let html = wants_html(&req);
+    let origin = req.headers().get(header::ORIGIN).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .chars()
+            .take(200)
+            .collect::<String>()
+    });
+    let origin = origin.as_deref();
     match next.call(req).await {
-        Ok(resp) => Ok(wrap_plain_error(resp.into_response(), html)),
+        Ok(resp) => Ok(wrap_plain_error(resp.into_response(), html, origin)),
         Err(err) => {
             let operation = err.data::<poem_openapi::OperationId>().copied();
-            let mut resp = wrap_plain_error(error_response(err), html);
+            let mut resp = wrap_plain_error(error_response(err), html, origin);
             if let Some(op) = operation {
                 resp.set_data(op);
             }
@@ -326,7 +347,7 @@ fn wants_html(req: &Request) -> bool {
 /// Responses with an error status that are not JSON (framework defaults such
 /// as 404 for an unknown route or 405) get the standard JSON body, or for a
 /// browser (`html`) an error page with a way home.
-fn wrap_plain_error(resp: Response, html: bool) -> Response {
+fn wrap_plain_error(resp: Response, html: bool, origin: Option<&str>) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -341,6 +362,7 @@ fn wrap_plain_error(resp: Response, html: bool) -> Response {
     if ours {
         return resp;
     }
+    let refused_origin;
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "No such route."),
         StatusCode::METHOD_NOT_ALLOWED => (
@@ -349,10 +371,13 @@ fn wrap_plain_error(resp: Response, html: bool) -> Response {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
         // The one plain 403: the CORS policy refusing a foreign Origin.
-        StatusCode::FORBIDDEN => (
-            "forbidden_origin",
-            "Requests from this Origin are not accepted; the operator can add it to cors_allowed_origins.",
-        ),
+        StatusCode::FORBIDDEN => {
+            refused_origin = format!(
+                "The Origin header {:?} is not accepted (CORS); the operator can add it to cors_allowed_origins.",
+                origin.unwrap_or_default()
+            );
+            ("forbidden_origin", refused_origin.as_str())
+        }
         StatusCode::UNAUTHORIZED => ("missing_credentials", "Authentication is required."),
         s if s.is_server_error() => ("internal_error", "An unexpected error occurred."),
         _ => ("bad_request", "The request could not be processed."),

@@ -39,16 +39,14 @@ const MCP_SCOPES: &str = "memories:read memories:write connections:read";
 /// The `/mcp` endpoint for `state`.
 pub fn endpoint(state: &AppState) -> impl Endpoint<Output = Response> {
     let tools = tools::MemoryTools::new(state.clone());
-    let host = url::Url::parse(&state.config.public_url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "localhost".into());
+    // The Host check (DNS-rebinding protection) is the gate's, with an
+    // answer that names the header and the setting; the SDK's is off.
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_max_request_body_bytes(state.config.max_body_bytes)
-        .with_allowed_hosts([host, "localhost".into(), "127.0.0.1".into(), "::1".into()]);
+        .disable_allowed_hosts();
     let service = StreamableHttpService::new(
         move || Ok(tools.clone()),
         Arc::new(NeverSessionManager::default()),
@@ -133,18 +131,118 @@ async fn gate<E: Endpoint<Output = Response>>(
     Ok(resp)
 }
 
+/// The host part of `authority` (`name`, `name:port`, `[v6]:port`),
+/// lowercase, and its port.
+fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    let a = authority.parse::<poem::http::uri::Authority>().ok()?;
+    let host = a.host().trim_matches(['[', ']']).to_ascii_lowercase();
+    Some((host, a.port_u16()))
+}
+
+/// True when `/mcp` answers to `Host`: the public URL's host, the address
+/// the connection came in on (the listen address, also when it is
+/// 0.0.0.0), loopback names, and `allowed_hosts` (`name` any port,
+/// `name:port` that port).
+fn host_allowed(state: &AppState, req: &Request, host: &str) -> bool {
+    let Some((name, port)) = split_authority(host) else {
+        return false;
+    };
+    let public = url::Url::parse(&state.config.public_url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+        });
+    let local = req
+        .local_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string());
+    public.as_deref() == Some(name.as_str())
+        || local.as_deref() == Some(name.as_str())
+        || state.config.listen.ip().to_string() == name
+        || matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1")
+        || state.config.allowed_hosts.iter().any(|allowed| {
+            split_authority(allowed).is_some_and(|(n, p)| n == name && (p.is_none() || p == port))
+        })
+}
+
+/// 400 with a JSON-RPC error object (`id` when the message had one).
+fn jsonrpc_error(
+    id: serde_json::Value,
+    code: i64,
+    message: String,
+    data: Option<serde_json::Value>,
+) -> Response {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(d) = data {
+        error["data"] = d;
+    }
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": error });
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+/// What is wrong with a parsed message that is not one JSON-RPC 2.0 message.
+fn not_jsonrpc(message: &serde_json::Value) -> Option<&'static str> {
+    let Some(obj) = message.as_object() else {
+        return Some(if message.is_array() {
+            "Invalid Request: JSON-RPC batches are not supported (MCP removed batching in 2025-06-18); send one message per request"
+        } else {
+            "Invalid Request: a message must be a JSON-RPC 2.0 object"
+        });
+    };
+    if obj.get("jsonrpc").and_then(|v| v.as_str()) != Some("2.0") {
+        return Some("Invalid Request: \"jsonrpc\" must be \"2.0\"");
+    }
+    match obj.get("method") {
+        Some(m) if !m.is_string() => Some("Invalid Request: \"method\" must be a string"),
+        Some(_) => None,
+        None if obj.contains_key("result") || obj.contains_key("error") => None,
+        None => Some(
+            "Invalid Request: a message needs a \"method\" (a request or notification) or a \"result\" or \"error\" (a response)",
+        ),
+    }
+}
+
 async fn gated<E: Endpoint<Output = Response>>(
     state: &AppState,
     next: Arc<E>,
     req: &mut Request,
 ) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or("").to_owned())
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(host) if host_allowed(state, req, &host) => {}
+        Some(host) => {
+            let name = split_authority(&host).map_or(host.clone(), |(n, _)| n);
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                &format!(
+                    "The Host header {host:?} is not a name this server answers /mcp for (DNS-rebinding protection). Behind a reverse proxy, forward the public host (nginx: proxy_set_header Host $host) or add {name:?} to allowed_hosts."
+                ),
+            );
+        }
+        None => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request has no Host header.",
+            )
+        }
+    }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(state, origin) {
             return json_error(
                 StatusCode::FORBIDDEN,
                 "forbidden_origin",
-                "Requests from this Origin are not accepted (DNS-rebinding protection); add it to cors_allowed_origins to allow it.",
+                &format!("The Origin header {origin:?} is not accepted (DNS-rebinding protection); add it to cors_allowed_origins to allow it."),
             );
         }
     }
@@ -188,17 +286,21 @@ async fn gated<E: Endpoint<Output = Response>>(
         let message = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(m) => m,
             Err(_) => {
-                let body = serde_json::json!({
-                    "jsonrpc": "2.0",
-                    "id": null,
-                    "error": { "code": -32700, "message": "Parse error: the body is not valid JSON" },
-                });
-                return Response::builder()
-                    .status(StatusCode::BAD_REQUEST)
-                    .content_type("application/json")
-                    .body(body.to_string());
+                return jsonrpc_error(
+                    serde_json::Value::Null,
+                    -32700,
+                    "Parse error: the body is not valid JSON".into(),
+                    None,
+                )
             }
         };
+        if let Some(problem) = not_jsonrpc(&message) {
+            let id = message
+                .get("id")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            return jsonrpc_error(id, -32600, problem.into(), None);
+        }
         // Text is text: a NUL character in any string (a tool argument
         // above all) never reaches a tool, as in a REST body.
         if let Some(field) = crate::api::body::nul_path(&message) {
@@ -207,19 +309,15 @@ async fn gated<E: Endpoint<Output = Response>>(
             } else {
                 -32600
             };
-            let body = serde_json::json!({
-                "jsonrpc": "2.0",
-                "id": message.get("id").cloned().unwrap_or(serde_json::Value::Null),
-                "error": {
-                    "code": code,
-                    "message": format!("{field} must not contain a NUL character"),
-                    "data": { "field": field },
-                },
-            });
-            return Response::builder()
-                .status(StatusCode::BAD_REQUEST)
-                .content_type("application/json")
-                .body(body.to_string());
+            return jsonrpc_error(
+                message
+                    .get("id")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
+                code,
+                format!("{field} must not contain a NUL character"),
+                Some(serde_json::json!({ "field": field })),
+            );
         }
         req.set_body(Body::from(bytes));
     }

@@ -130,7 +130,7 @@ fn client_credentials(req: &Request, form: &Params) -> Result<ClientCredentials,
 }
 
 fn limit(state: &AppState, req: &Request) -> Result<(), OAuthError> {
-    if let Some(ip) = client_ip(req.remote_addr()) {
+    if let Some(ip) = client_ip(req) {
         rate_limit::enforce(
             state,
             LimitKind::Token,
@@ -294,7 +294,7 @@ pub async fn register(req: &Request, body: Body, state: Data<&AppState>) -> Resp
                 "dynamic client registration is closed on this server; ask its operator for a client",
             ));
         }
-        if let Some(ip) = client_ip(req.remote_addr()) {
+        if let Some(ip) = client_ip(req) {
             rate_limit::enforce(&state, LimitKind::Registration, &format!("oauth:{ip}"), state.config.rate_limit_registration_per_minute)?;
         }
         let is_json = req
