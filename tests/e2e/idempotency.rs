@@ -215,7 +215,7 @@ e2e! {
         let reg = server.register().await;
         let client = server.with_key(&reg.api_key);
         let register = |name: &str| {
-            reqwest::Client::new()
+            mcpgate_client::http_client_builder().build().unwrap()
                 .post(format!("{}/oauth/register", server.url))
                 .bearer_auth(&reg.api_key)
                 .header("Idempotency-Key", "ci-client")

@@ -23,6 +23,7 @@ mod proxy;
 mod registration;
 mod sdk;
 mod search;
+mod slow_clients;
 mod text_input;
 mod usage;
 

@@ -29,7 +29,9 @@ async fn post_mcp(
     origin: Option<&str>,
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
-    let mut req = reqwest::Client::new()
+    let mut req = mcpgate_client::http_client_builder()
+        .build()
+        .unwrap()
         .post(format!("{}/mcp", server.url))
         .bearer_auth(key)
         .header("accept", "application/json, text/event-stream")
@@ -48,7 +50,7 @@ async fn post_mcp(
 /// Register an account with a plain HTTP client bound to `source` (a
 /// loopback address), sending `forwarded_for` if given; the new key.
 async fn register_from(base: &str, source: &str, forwarded_for: Option<&str>) -> String {
-    let http = reqwest::Client::builder()
+    let http = mcpgate_client::http_client_builder()
         .local_address(source.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap();
@@ -119,7 +121,7 @@ e2e! {
         let key = server.register().await.api_key;
         let proxy = Proxy::start("127.0.0.1", &server.url, ForwardHost::Upstream("mcpgate:8080".into())).await;
         // /api works through the proxy either way.
-        let me = reqwest::Client::new().get(format!("{}/api/v1/users/me", proxy.url)).bearer_auth(&key).send().await.unwrap();
+        let me = mcpgate_client::http_client_builder().build().unwrap().get(format!("{}/api/v1/users/me", proxy.url)).bearer_auth(&key).send().await.unwrap();
         assert_eq!(me.status().as_u16(), 200);
         let refused = mcp_at(&proxy.url, &key).await.expect_err("Host mcpgate:8080 is not admitted");
         assert!(refused.contains("403") || refused.contains("allowed_hosts"), "{refused}");

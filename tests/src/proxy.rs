@@ -53,7 +53,7 @@ impl Proxy {
         let upstream = Upstream {
             base: upstream_base.trim_end_matches('/').to_owned(),
             host,
-            http: reqwest::Client::builder()
+            http: mcpgate_client::http_client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("http client"),

@@ -158,6 +158,9 @@ pub struct Config {
     /// Seconds a request's body may stall: the longest wait for more body
     /// bytes once the headers are in. 0: no limit.
     pub body_read_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit unused before it is closed.
+    /// 0: no limit.
+    pub idle_timeout_secs: u64,
     /// Most open connections; past it a new connection is closed at once.
     /// 0 (default): derived from the file-descriptor limit.
     pub max_connections: usize,
@@ -233,6 +236,7 @@ impl Default for Config {
             trusted_proxy_nets: Vec::new(),
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
+            idle_timeout_secs: 60,
             max_connections: 0,
             metrics_enabled: false,
             cleanup_interval_secs: 3600,
@@ -283,6 +287,7 @@ const KNOWN_KEYS: &[&str] = &[
     "trusted_proxies",
     "header_read_timeout_secs",
     "body_read_timeout_secs",
+    "idle_timeout_secs",
     "max_connections",
     "metrics_enabled",
     "cleanup_interval_secs",
@@ -623,6 +628,7 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "connect_refresh_interval_secs",
         "header_read_timeout_secs",
         "body_read_timeout_secs",
+        "idle_timeout_secs",
         "max_connections",
     ];
     // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example

@@ -19,6 +19,7 @@ pub mod entity;
 pub mod error;
 pub mod http;
 pub mod http_client;
+pub mod listener;
 pub mod master_key;
 pub mod mcp;
 pub mod metrics;

@@ -5,7 +5,7 @@
 //! pool is closed. Tests start servers in-process with [`Server::start`] and
 //! stop them with [`RunningServer::shutdown`], which takes the same path.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -76,6 +76,11 @@ impl Server {
             .into_acceptor()
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
+        let acceptor = crate::listener::Guarded::new(
+            acceptor,
+            crate::listener::Limits::from_config(&state.config),
+            Default::default(),
+        );
         let local = acceptor
             .local_addr()
             .into_iter()
@@ -169,7 +174,11 @@ async fn run(
     let cleaner = tokio::spawn(cleanup_loop(state.clone(), flusher_stopped.clone()));
     let refresher = tokio::spawn(refresh_loop(state.clone(), flusher_stopped));
     let timeout = state.config.shutdown_timeout();
-    let result = poem::Server::new_with_acceptor(acceptor)
+    let mut server = poem::Server::new_with_acceptor(acceptor);
+    if state.config.idle_timeout_secs > 0 {
+        server = server.idle_timeout(Duration::from_secs(state.config.idle_timeout_secs));
+    }
+    let result = server
         .run_with_graceful_shutdown(
             crate::http::app(state.clone()),
             async {
