@@ -5,6 +5,36 @@ use chrono::Duration;
 use super::*;
 
 e2e! {
+    async fn a_password_check_waits_for_a_free_core_then_is_refused(backend) {
+        let server = TestServer::start(backend).await;
+        let user = server.register_with_password().await;
+        let me = server.with_key(&user.api_key);
+        let change = || me.user_set_password().body(types::SetPasswordRequest {
+            password: "a new password".into(),
+            current_password: Some(user.password.clone()),
+            email: None,
+        });
+        // Every core busy with bcrypt: the server's own gate, held here.
+        let gate = server.state().bcrypt.clone();
+        let held = gate.acquire_many(gate.available_permits() as u32).await.unwrap();
+        let started = std::time::Instant::now();
+        let res = server
+            .raw(&me, reqwest::Method::PUT, "/api/v1/users/me/password")
+            .json(&serde_json::json!({ "password": "a new password", "current_password": user.password }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 429);
+        assert_eq!(res.headers()["retry-after"], "1");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited", "{body}");
+        assert!(started.elapsed() >= std::time::Duration::from_secs(4), "it waited for a core first");
+        // A core frees up: the same request goes through.
+        drop(held);
+        change().send().await.expect("password changed once a core is free");
+        server.stop().await;
+    }
+
     async fn password_checks_through_the_api_are_limited_like_logins(backend) {
         let server = TestServer::start_with(backend, |c| c.rate_limit_login_per_minute = 3).await;
         let user = server.register_with_password().await;

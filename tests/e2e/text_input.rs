@@ -35,11 +35,6 @@ struct Case {
     what: String,
     request: reqwest::RequestBuilder,
     answer: Answer,
-    /// FIXME rows: the status answered today on (SQLite, Postgres), where
-    /// the fix belongs to a file this change could not touch (see the
-    /// comment of the row). When the row fails because the fix landed,
-    /// drop the FIXME: the row then checks `answer`.
-    fixme: Option<(u16, u16)>,
 }
 
 fn case(what: impl Into<String>, request: reqwest::RequestBuilder, answer: Answer) -> Case {
@@ -47,12 +42,11 @@ fn case(what: impl Into<String>, request: reqwest::RequestBuilder, answer: Answe
         what: what.into(),
         request,
         answer,
-        fixme: None,
     }
 }
 
 /// Send `c` and check its answer.
-async fn check(backend: Backend, c: Case) {
+async fn check(c: Case) {
     let resp = c.request.send().await.unwrap();
     let status = resp.status();
     let content_type = resp
@@ -63,19 +57,6 @@ async fn check(backend: Backend, c: Case) {
         .to_owned();
     let text = resp.text().await.unwrap_or_default();
     let what = &c.what;
-    if let Some((sqlite, postgres)) = c.fixme {
-        let today = match backend {
-            Backend::Sqlite => sqlite,
-            Backend::Postgres => postgres,
-        };
-        assert_eq!(
-            status.as_u16(),
-            today,
-            "FIXME row {what} changed its answer (intended: {:?}); drop the FIXME: {text}",
-            c.answer
-        );
-        return;
-    }
     assert!(!status.is_server_error(), "{what}: {status} {text}");
     let json = || -> serde_json::Value {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"))
@@ -455,7 +436,7 @@ e2e! {
 
         let count = cases.len();
         for c in cases {
-            check(backend, c).await;
+            check(c).await;
         }
         assert!(count > 50, "{count} rows");
 
