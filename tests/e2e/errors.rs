@@ -111,4 +111,68 @@ e2e! {
         assert!(resp.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
         server.stop().await;
     }
+
+    async fn every_405_says_what_is_allowed(backend) {
+        let server = TestServer::start(backend).await;
+        let key = server.register().await.api_key;
+        let client = server.with_key(&key);
+        // Every REST path of the published spec, with a method it lacks.
+        let spec: serde_json::Value = server.raw(&client, reqwest::Method::GET, "/openapi.json").send().await.unwrap().json().await.unwrap();
+        let mut checked = 0;
+        for (template, ops) in spec["paths"].as_object().unwrap() {
+            let mut allowed: Vec<String> = ops.as_object().unwrap().keys().map(|m| m.to_ascii_uppercase()).collect();
+            if allowed.contains(&"GET".to_owned()) {
+                allowed.push("HEAD".into());
+            }
+            let Some(wrong) = ["PUT", "PATCH", "DELETE", "POST", "GET"].into_iter().find(|m| !allowed.iter().any(|a| a == m)) else {
+                continue;
+            };
+            let path: String = template
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let resp = server.raw(&client, wrong.parse().unwrap(), &path).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 405, "{wrong} {path}");
+            let allow = resp.headers().get("allow").unwrap_or_else(|| panic!("{wrong} {path}: no Allow")).to_str().unwrap().to_owned();
+            let mut got: Vec<&str> = allow.split(", ").collect();
+            got.sort();
+            let mut want: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            want.sort();
+            assert_eq!(got, want, "{wrong} {path}");
+            let body: serde_json::Value = resp.json().await.unwrap();
+            assert_eq!(body["error"], "method_not_allowed");
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} paths checked");
+        // HEAD is served where GET is, as Allow says.
+        let head = server.raw(&client, reqwest::Method::HEAD, "/api/v1/memory").send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 200);
+        let head = server.raw(&client, reqwest::Method::HEAD, "/login").send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 200);
+        // Pages, protocol endpoints and discovery documents.
+        for (method, path, allow) in [
+            ("PUT", "/login", "GET, HEAD, POST"),
+            ("GET", "/oauth/token", "POST"),
+            ("DELETE", "/oauth/register", "POST"),
+            ("POST", "/account/keys/k/revoke/x", ""),
+            ("PUT", "/account/memories", "GET, HEAD, POST"),
+            ("POST", "/.well-known/oauth-authorization-server", "GET, HEAD, OPTIONS"),
+            ("DELETE", "/favicon.svg", "GET, HEAD"),
+        ] {
+            let resp = server.raw(&client, method.parse().unwrap(), path).send().await.unwrap();
+            if allow.is_empty() {
+                assert_eq!(resp.status().as_u16(), 404, "{method} {path}");
+                continue;
+            }
+            assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+            assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+        }
+        // A browser gets the page, with the header too.
+        let resp = server.raw(&client, reqwest::Method::PUT, "/login").header("accept", "text/html").send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 405);
+        assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        server.stop().await;
+    }
 }

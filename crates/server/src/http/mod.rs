@@ -6,6 +6,7 @@
 //! becomes one), CORS, the per-IP limit, `refuse_nul` (a NUL character in the
 //! path or a REST query), then the routes.
 
+pub mod allow;
 pub mod context;
 pub mod forwarded;
 
@@ -286,17 +287,28 @@ async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respo
             .collect::<String>()
     });
     let origin = origin.as_deref();
-    match next.call(req).await {
-        Ok(resp) => Ok(wrap_plain_error(resp.into_response(), html, origin)),
+    let path = req.uri().path().to_owned();
+    let mut resp = match next.call(req).await {
+        Ok(resp) => wrap_plain_error(resp.into_response(), html, origin),
         Err(err) => {
             let operation = err.data::<poem_openapi::OperationId>().copied();
             let mut resp = wrap_plain_error(error_response(err), html, origin);
             if let Some(op) = operation {
                 resp.set_data(op);
             }
-            Ok(resp)
+            resp
+        }
+    };
+    // A REST operation's 405 comes from poem-openapi's router, which does
+    // not say what is allowed; the spec does.
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(header::ALLOW)
+    {
+        if let Some(v) = allow::for_api_path(&path).and_then(|a| HeaderValue::from_str(&a).ok()) {
+            resp.headers_mut().insert(header::ALLOW, v);
         }
     }
+    Ok(resp)
 }
 
 /// `/metrics`, when enabled.

@@ -20,12 +20,14 @@ mod params;
 mod templates;
 
 use poem::{
-    get,
     http::{header, HeaderValue, StatusCode},
-    post, Response, Route,
+    Response, Route,
 };
 
-use crate::state::AppState;
+use crate::{
+    http::allow::{get, post, Methods},
+    state::AppState,
+};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "mcpgate_session";
@@ -113,7 +115,7 @@ pub use console::home;
 /// from any origin (browser-based MCP clients fetch them first), so they sit
 /// outside the CORS policy of the rest and answer their own preflight.
 pub fn well_known() -> Route {
-    fn doc(h: impl poem::Endpoint + 'static) -> poem::RouteMethod {
+    fn doc(h: impl poem::Endpoint + 'static) -> Methods {
         get(h).options(discovery::preflight)
     }
     Route::new()

@@ -14,7 +14,9 @@ mod memories;
 mod security;
 mod signup;
 
-use poem::{get, post, Route};
+use poem::Route;
+
+use crate::http::allow::{get, post};
 
 /// Add the console's pages to `route`.
 pub fn routes(route: Route) -> Route {
