@@ -175,4 +175,39 @@ e2e! {
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         server.stop().await;
     }
+
+    async fn absent_values_are_omitted_never_null(backend) {
+        let server = TestServer::start(backend).await;
+        let reg = server.register().await;
+        let client = server.with_key(&reg.api_key);
+        // Rows with every optional value absent: a key without expiry, a
+        // memory list with no next page, a provider without credentials.
+        client.key_create().body(types::CreateKeyRequest { name: "no expiry".into(), scopes: vec![], expires_in_days: None }).send().await.unwrap();
+        fn nulls(path: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Null => out.push(path.to_owned()),
+                serde_json::Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| nulls(&format!("{path}[{i}]"), x, out)),
+                serde_json::Value::Object(map) => map.iter().for_each(|(k, x)| nulls(&format!("{path}.{k}"), x, out)),
+                _ => {}
+            }
+        }
+        for path in [
+            "/api/v1/users/me",
+            "/api/v1/keys",
+            "/api/v1/audit",
+            "/api/v1/memory",
+            "/api/v1/connect/providers",
+            "/api/v1/clients",
+            "/api/v1/authorizations",
+            "/api/v1/memory/stats",
+            "/healthz",
+            "/api/v1/no-such-route",
+        ] {
+            let body: serde_json::Value = server.raw(&client, reqwest::Method::GET, path).send().await.unwrap().json().await.unwrap();
+            let mut found = Vec::new();
+            nulls("", &body, &mut found);
+            assert!(found.is_empty(), "{path}: null at {found:?}: {body}");
+        }
+        server.stop().await;
+    }
 }

@@ -11,6 +11,7 @@ pub struct AuditApi;
 
 /// One security event.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
     /// e.g. `user.registered`, `key.created`, `key.rotated`, `key.revoked`.
@@ -28,6 +29,7 @@ pub struct AuditEvent {
 
 /// A page of events, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// Pass as `cursor` for older events; absent on the last page.
@@ -51,7 +53,10 @@ pub fn to_api(e: audit_event::Model) -> AuditEvent {
         ip: e.ip,
         user_agent: e.user_agent,
         request_id: e.request_id,
-        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
+        // Rows written before absent values were omitted may hold nulls.
+        details: crate::service::audit::without_nulls(
+            serde_json::from_str(&e.details).unwrap_or_else(|_| serde_json::json!({})),
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ pub struct AuthorizationsApi;
 
 /// One application with access to the caller's account.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuthorizationInfo {
     pub client_id: String,
     pub client_name: String,
@@ -27,6 +28,7 @@ pub struct AuthorizationInfo {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuthorizationList {
     pub authorizations: Vec<AuthorizationInfo>,
 }

@@ -15,6 +15,7 @@ pub struct ClientsApi;
 
 /// An OAuth client the caller owns. Never contains its secret.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OwnedClient {
     pub client_id: String,
     pub client_name: String,
@@ -36,6 +37,7 @@ pub struct OwnedClient {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OwnedClientList {
     pub clients: Vec<OwnedClient>,
 }

@@ -23,6 +23,7 @@ pub struct ConnectApi;
 
 /// A provider and the caller's connection to it.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProviderInfo {
     /// The name in routes.
     pub name: String,
@@ -35,6 +36,7 @@ pub struct ProviderInfo {
 }
 
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProviderList {
     pub providers: Vec<ProviderInfo>,
 }
@@ -48,6 +50,7 @@ pub enum ProviderListResponse {
 
 /// Start a connection flow.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// Where to send the browser when the flow completes; must be on the
@@ -57,6 +60,7 @@ pub struct StartRequest {
 
 /// Open `authorization_url` in the user's browser.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StartedFlow {
     pub authorization_url: String,
     /// The flow's state (also inside the URL); single use.
@@ -73,6 +77,7 @@ pub enum StartResponse {
 
 /// The caller's connection to a provider. Never contains a token.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ConnectionInfo {
     pub provider: String,
     pub connected: bool,
@@ -97,6 +102,7 @@ pub enum ConnectionResponse {
 
 /// A valid upstream access token.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpstreamToken {
     pub access_token: String,
     pub token_type: String,

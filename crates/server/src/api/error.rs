@@ -15,7 +15,7 @@ use crate::{
 
 /// Every error response of the REST API.
 #[derive(Debug, Clone, Object, serde::Serialize)]
-#[oai(rename = "Error")]
+#[oai(rename = "Error", skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// Machine-readable snake_case code, e.g. `invalid_api_key`.
     pub error: String,

@@ -12,6 +12,7 @@ pub struct HealthApi;
 
 /// Probe result.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `ok`.
     pub status: String,

@@ -26,6 +26,7 @@ pub struct KeysApi;
 
 /// A new key for the caller.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
     /// What the key is for, 1-100 characters.
@@ -39,6 +40,7 @@ pub struct CreateKeyRequest {
 
 /// A new secret for an existing key.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
     /// Seconds the old secret stays valid, 0-604800; default 0 (invalid at once).
@@ -47,6 +49,7 @@ pub struct RotateKeyRequest {
 
 /// An API key as listed. Never contains the secret.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyInfo {
     pub key_id: String,
     pub name: String,
@@ -62,6 +65,7 @@ pub struct ApiKeyInfo {
 
 /// A key with its full secret, shown only in this response.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyCreated {
     pub key_id: String,
     pub name: String,
@@ -75,6 +79,7 @@ pub struct ApiKeyCreated {
 
 /// Every key of the caller, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyList {
     pub keys: Vec<ApiKeyInfo>,
 }

@@ -73,6 +73,7 @@ type Metadata = BTreeMap<String, serde_json::Value>;
 
 /// A new memory.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMemoryRequest {
     /// 1-200 characters.
@@ -89,6 +90,7 @@ pub struct CreateMemoryRequest {
 
 /// A partial update: only the fields sent change.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMemoryRequest {
     pub title: Option<String>,
@@ -102,6 +104,7 @@ pub struct UpdateMemoryRequest {
 
 /// A memory.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Memory {
     pub id: String,
     pub title: String,
@@ -117,6 +120,7 @@ pub struct Memory {
 
 /// One page of memories, newest first.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemoryPage {
     pub memories: Vec<Memory>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -127,6 +131,7 @@ pub struct MemoryPage {
 
 /// A search.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// Words (all must match), `"quoted phrases"`, `prefix*`; at most 1,000 characters.
@@ -141,6 +146,7 @@ pub struct SearchRequest {
 
 /// One search hit.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchResult {
     pub memory: Memory,
     /// Relevance, higher is better; comparable only within one response.
@@ -151,6 +157,7 @@ pub struct SearchResult {
 
 /// Ranked search results.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchResponse {
     pub results: Vec<SearchResult>,
     /// All matches, of which `results` is the top `limit`.
@@ -160,6 +167,7 @@ pub struct SearchResponse {
 
 /// A tag and how many memories carry it.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TagCount {
     pub tag: String,
     pub count: i64,
@@ -167,6 +175,7 @@ pub struct TagCount {
 
 /// Numbers about the caller's memories.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemoryStats {
     pub total_memories: i64,
     /// Count per memory type (types without memories are absent).

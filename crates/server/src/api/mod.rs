@@ -84,3 +84,36 @@ pub fn spec_yaml() -> String {
 pub fn spec_json() -> String {
     api_service().spec()
 }
+
+#[cfg(test)]
+mod tests {
+    /// One rule for absent values (docs/http-status-codes.md): an absent
+    /// value is omitted, never `null`. Every schema object of the API says
+    /// so with `skip_serializing_if_is_none`, so a new one cannot forget.
+    #[test]
+    fn every_api_object_omits_absent_values() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+        let mut objects = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let t = line.trim();
+                if t.starts_with("#[derive(")
+                    && t.split(['(', ',', ')']).any(|w| w.trim() == "Object")
+                {
+                    objects += 1;
+                    let next = lines.get(i + 1).map(|l| l.trim()).unwrap_or_default();
+                    assert!(
+                        next.starts_with("#[oai(") && next.contains("skip_serializing_if_is_none"),
+                        "{}:{}: an Object without #[oai(skip_serializing_if_is_none)]",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+        assert!(objects > 20, "found only {objects} objects");
+    }
+}

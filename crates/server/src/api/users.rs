@@ -25,6 +25,7 @@ pub struct UsersApi;
 /// alone. `email` is unique; `password` (8 characters to 72 bytes, needs
 /// `email`) is for the web login.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Display name, 1-100 characters.
@@ -37,6 +38,7 @@ pub struct RegisterRequest {
 
 /// The new account and its first API key. The key is shown only here.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Registered {
     pub user_id: String,
     pub key_id: String,
@@ -55,6 +57,7 @@ pub enum RegisterResponse {
 
 /// The credential a request was made with (never its secret).
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CredentialInfo {
     /// `api_key` or `access_token`.
     pub kind: String,
@@ -65,6 +68,7 @@ pub struct CredentialInfo {
 
 /// The caller's account.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     pub user_id: String,
     pub name: Option<String>,
@@ -82,6 +86,7 @@ pub enum MeResponse {
 
 /// Set or change the password of the web login.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
     /// The new password: 8 characters to 72 bytes.
@@ -94,6 +99,7 @@ pub struct SetPasswordRequest {
 
 /// The password was set.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PasswordSet {
     pub updated_at: DateTime<Utc>,
     pub message: String,

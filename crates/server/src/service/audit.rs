@@ -62,11 +62,26 @@ pub async fn record(
             ip: origin.ip,
             user_agent: origin.user_agent,
             request_id: (!request_id.is_empty()).then_some(request_id),
-            details: event.details.to_string(),
+            details: without_nulls(event.details).to_string(),
         },
     )
     .await?;
     Ok(())
+}
+
+/// An absent value is omitted, never `null` (the API's one rule), in the
+/// free-form details too.
+pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k, without_nulls(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        serde_json::Value::Array(items) => items.into_iter().map(without_nulls).collect(),
+        other => other,
+    }
 }
 
 pub const DEFAULT_LIMIT: i64 = 50;
