@@ -95,6 +95,23 @@ async fn key_with(server: &TestServer, owner_key: &str, scopes: &[&str]) -> Stri
 use mcpgate_e2e::Remembered;
 
 e2e! {
+    async fn offline_access_is_accepted_and_ignored(backend) {
+        let server = TestServer::start(backend).await;
+        let reg = server.register().await;
+        let (status, client) = register_owned(&server, &reg.api_key, Some("memories:read offline_access")).await;
+        assert_eq!(status, StatusCode::CREATED, "{client}");
+        assert_eq!(client["scope"], "memories:read");
+        let (status, token) = cc_token(&server, &client, Some("offline_access")).await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        assert_eq!(token["scope"], "memories:read");
+        let (status, token) = cc_token(&server, &client, Some("offline_access memories:read")).await;
+        assert_eq!((status, token["scope"].as_str()), (StatusCode::OK, Some("memories:read")));
+        // Any other unknown scope is still refused.
+        let (status, token) = cc_token(&server, &client, Some("memories:read admin")).await;
+        assert_eq!((status, token["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_scope")));
+        server.stop().await;
+    }
+
     async fn an_owned_client_holds_at_most_its_keys_scopes(backend) {
         let server = TestServer::start(backend).await;
         let user = server.register().await;

@@ -231,6 +231,28 @@ e2e! {
         let resp = post_raw(&server, Some(&keys_only.api_key), None, LIST).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
         assert!(resp.headers()["www-authenticate"].to_str().unwrap().contains("error=\"insufficient_scope\""));
+
+        // connections:read alone is a tool scope (the challenge lists it):
+        // admitted, and it sees connections_list only.
+        let connections_only = server
+            .with_key(&user.api_key)
+            .key_create()
+            .body(types::CreateKeyRequest { name: "conn".into(), scopes: vec!["connections:read".into()], expires_in_days: None })
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        mcpgate_e2e::remember_secret(&connections_only.api_key);
+        let mcp = server.mcp(&connections_only.api_key).await;
+        assert_eq!(tool_names(&mcp).await, ["connections_list"]);
+        let listed = call(&mcp, "connections_list", serde_json::json!({})).await;
+        assert_ne!(listed.is_error, Some(true));
+        // A name outside the scope table is refused, never run unchecked.
+        let unknown = mcp
+            .call_tool(rmcp::model::CallToolRequestParams::new("no_such_tool"))
+            .await;
+        assert!(unknown.is_err(), "{unknown:?}");
+        mcp.cancel().await.ok();
         server.stop().await;
     }
 

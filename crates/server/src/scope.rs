@@ -88,6 +88,22 @@ impl FromStr for Scope {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scopes(BTreeSet<Scope>);
 
+/// The OpenID Connect scope asking for a refresh token.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// The `scope` of an OAuth request or registration without
+/// `offline_access`, which clients send to ask for a refresh token: it is
+/// accepted and ignored, since refresh tokens are always issued. `None`
+/// when nothing else is asked for.
+pub fn requested(scope: Option<&str>) -> Option<String> {
+    let rest = scope?
+        .split_ascii_whitespace()
+        .filter(|n| *n != OFFLINE_ACCESS)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!rest.is_empty()).then_some(rest)
+}
+
 impl Scopes {
     /// Every scope: what a user's first key receives.
     pub fn all() -> Self {

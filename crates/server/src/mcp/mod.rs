@@ -23,18 +23,23 @@ use rmcp::transport::streamable_http_server::{
     session::never::NeverSessionManager, StreamableHttpServerConfig, StreamableHttpService,
 };
 
-pub use tools::required_scope;
+pub use tools::{required_scope, tool_scopes};
 
 use crate::{
     api::{auth::authenticate_request, error::ErrorBody},
     error::{CredentialProblem, Error},
-    scope::Scope,
     service::oauth::Resource,
     state::AppState,
 };
 
 /// The scopes the MCP tools use, as advertised in challenges.
-const MCP_SCOPES: &str = "memories:read memories:write connections:read";
+fn mcp_scopes() -> String {
+    tool_scopes()
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The `/mcp` endpoint for `state`.
 pub fn endpoint(state: &AppState) -> impl Endpoint<Output = Response> {
@@ -58,8 +63,9 @@ pub fn endpoint(state: &AppState) -> impl Endpoint<Output = Response> {
 /// The challenge of a 401 or 403 from `/mcp` (RFC 6750, RFC 9728).
 fn challenge(state: &AppState, error: Option<&str>) -> String {
     let mut c = format!(
-        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"{MCP_SCOPES}\"",
-        state.config.public_url
+        "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\", scope=\"{}\"",
+        state.config.public_url,
+        mcp_scopes()
     );
     if let Some(e) = error {
         c.push_str(&format!(", error=\"{e}\""));
@@ -255,14 +261,17 @@ async fn gated<E: Endpoint<Output = Response>>(
         ) => return unauthorized(state, &e),
         Err(e) => return crate::api::error::ApiError::from(e).into_response(),
     };
-    if ![Scope::MemoriesRead, Scope::MemoriesWrite]
+    if !tool_scopes()
         .iter()
         .any(|s| principal.credential.scopes.contains(*s))
     {
         let mut resp = json_error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
-            "This credential holds none of the scopes the MCP tools need (memories:read, memories:write, connections:read).",
+            &format!(
+                "This credential holds none of the scopes the MCP tools need ({}).",
+                mcp_scopes().replace(' ', ", ")
+            ),
         );
         if let Ok(v) = HeaderValue::from_str(&challenge(state, Some("insufficient_scope"))) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);

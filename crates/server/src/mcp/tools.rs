@@ -139,16 +139,37 @@ impl From<svc::Memory> for MemoryOut {
     }
 }
 
-/// The scope each tool needs.
+/// The scope each tool needs: the one table the tool list, the calls, the
+/// gate and the 401 challenge use. A tool missing here cannot be called
+/// (`every_tool_has_a_scope` ties it to the router).
+pub const TOOL_SCOPES: &[(&str, Scope)] = &[
+    ("memory_search", Scope::MemoriesRead),
+    ("memory_get", Scope::MemoriesRead),
+    ("memory_list", Scope::MemoriesRead),
+    ("memory_stats", Scope::MemoriesRead),
+    ("memory_create", Scope::MemoriesWrite),
+    ("memory_update", Scope::MemoriesWrite),
+    ("memory_delete", Scope::MemoriesWrite),
+    ("connections_list", Scope::ConnectionsRead),
+];
+
+/// The scope `tool` needs; `None` for a name not in [`TOOL_SCOPES`].
 pub fn required_scope(tool: &str) -> Option<Scope> {
-    match tool {
-        "memory_search" | "memory_get" | "memory_list" | "memory_stats" => {
-            Some(Scope::MemoriesRead)
+    TOOL_SCOPES
+        .iter()
+        .find(|(name, _)| *name == tool)
+        .map(|(_, scope)| *scope)
+}
+
+/// The distinct scopes of the tools, in table order.
+pub fn tool_scopes() -> Vec<Scope> {
+    let mut out: Vec<Scope> = Vec::new();
+    for (_, s) in TOOL_SCOPES {
+        if !out.contains(s) {
+            out.push(*s);
         }
-        "memory_create" | "memory_update" | "memory_delete" => Some(Scope::MemoriesWrite),
-        "connections_list" => Some(Scope::ConnectionsRead),
-        _ => None,
     }
+    out
 }
 
 /// The principal the HTTP gate authenticated.
@@ -614,15 +635,39 @@ impl ServerHandler for MemoryTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let p = principal(&ctx).ok_or_else(no_principal)?;
-        if let Some(scope) = required_scope(&request.name) {
-            if !p.credential.scopes.contains(scope) {
-                return failure(Error::InsufficientScope {
-                    required: vec![scope],
-                })
-                .map(Into::into);
-            }
+        // Fail closed: a tool without a scope in the table is not callable.
+        let Some(scope) = required_scope(&request.name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool: {}", request.name),
+                None,
+            ));
+        };
+        if !p.credential.scopes.contains(scope) {
+            return failure(Error::InsufficientScope {
+                required: vec![scope],
+            })
+            .map(Into::into);
         }
         let tcc = ToolCallContext::new(self, request, ctx);
         self.tool_router.call(tcc).await
+    }
+}
+
+#[cfg(test)]
+mod scope_table_tests {
+    use super::*;
+
+    #[test]
+    fn every_tool_has_a_scope() {
+        let router = MemoryTools::tool_router();
+        let mut routed: Vec<String> = router
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        routed.sort();
+        let mut table: Vec<String> = TOOL_SCOPES.iter().map(|(n, _)| (*n).to_owned()).collect();
+        table.sort();
+        assert_eq!(routed, table, "the router's tools and TOOL_SCOPES differ");
     }
 }

@@ -349,10 +349,10 @@ fn check(reg: Registration, default_name: &str, owner: Option<&Owner>) -> OAuthR
             ))
         })?;
     }
-    let scopes = match reg.scope.as_deref().map(str::trim) {
+    let scopes = match crate::scope::requested(reg.scope.as_deref()).as_deref() {
         // An owned client holds at most what registered it; an unowned one
         // may ask for any scope, each authorization then bounded by consent.
-        None | Some("") => owner.map(|o| o.scopes.clone()).unwrap_or_else(Scopes::all),
+        None => owner.map(|o| o.scopes.clone()).unwrap_or_else(Scopes::all),
         Some(s) => Scopes::parse_space_separated(s)
             .map_err(|e| OAuthError::invalid_client_metadata(format!("scope: {e}")))?,
     };

@@ -194,8 +194,9 @@ pub async fn validate_authorize(
 /// The scopes of a request: those asked for (each allowed to the client),
 /// or all the client's scopes when none are.
 fn requested_scopes(scope: Option<&str>, allowed: &Scopes) -> OAuthResult<Scopes> {
-    match scope.map(str::trim) {
-        None | Some("") => Ok(allowed.clone()),
+    // `offline_access` alone asks for nothing more than the defaults.
+    match crate::scope::requested(scope).as_deref() {
+        None => Ok(allowed.clone()),
         Some(s) => {
             let asked = Scopes::parse_space_separated(s)
                 .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
