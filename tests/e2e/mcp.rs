@@ -138,8 +138,16 @@ e2e! {
         assert_eq!(created.is_error, Some(false), "{}", text(&created));
         mcp.cancel().await.ok();
 
+        // A token requested without `resource` is for both resources (the
+        // root): /mcp accepts it, as clients of older revisions expect.
+        let (_user, _client, root_tokens) = server.full_flow(&[]).await;
+        let root = server.mcp(root_tokens["access_token"].as_str().unwrap()).await;
+        assert!(!tool_names(&root).await.is_empty());
+        root.cancel().await.ok();
+
         // A token for /api only is refused by /mcp (wrong audience).
-        let (_user, _client, api_tokens) = server.full_flow(&[]).await;
+        let api_resource = format!("{}/api", server.url);
+        let (_user, _client, api_tokens) = server.full_flow(&[("resource", api_resource.as_str())]).await;
         let resp = post_raw(&server, api_tokens["access_token"].as_str(), None, LIST).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();

@@ -252,7 +252,17 @@ where
 async fn cleanup_loop(state: AppState, stop: tokio::sync::watch::Receiver<bool>) {
     every(state.config.cleanup_interval_secs, stop, || async {
         match crate::service::cleanup::purge(&state).await {
-            Ok(report) => tracing::info!(?report, "purged expired data"),
+            Ok(report) => tracing::info!(
+                expired_rotation_secrets = report.expired_rotation_secrets,
+                expired_sessions = report.expired_sessions,
+                expired_codes = report.expired_codes,
+                expired_access_tokens = report.expired_access_tokens,
+                dead_grants = report.dead_grants,
+                unused_clients = report.unused_clients,
+                expired_connect_states = report.expired_connect_states,
+                expired_idempotency_keys = report.expired_idempotency_keys,
+                "purged expired data"
+            ),
             Err(e) => tracing::warn!(error = %e, "purge failed; will retry"),
         }
     })

@@ -41,8 +41,10 @@ pub fn parse(state: &AppState, values: &[String]) -> OAuthResult<Vec<Resource>> 
     if values.len() > 4 {
         return Err(OAuthError::invalid_target("at most 4 resource parameters"));
     }
+    // No `resource` (RFC 8707 is optional, and clients of the 2024-11-05 and
+    // 2025-03-26 MCP revisions never send it) means the root resource: both.
     if values.is_empty() {
-        return Ok(vec![Resource::Api]);
+        return Ok(vec![Resource::Api, Resource::Mcp]);
     }
     let base = &state.config.public_url;
     let mut out = Vec::new();
