@@ -155,6 +155,13 @@ e2e! {
         assert_eq!((status, err.error.as_str()), (409, "provider_unavailable"));
         let (status, _) = expect_error(me.connect_status().provider("upstream").send().await);
         assert_eq!(status, 404);
+        // No body at all means `{}`; a body without a JSON Content-Type is still 415.
+        let bare = p.down.raw(&me, reqwest::Method::POST, "/api/v1/connect/upstream/start").send().await.unwrap();
+        assert_eq!(bare.status().as_u16(), 200);
+        let started: serde_json::Value = bare.json().await.unwrap();
+        assert!(started["authorization_url"].as_str().unwrap().starts_with(&p.upstream.url), "{started}");
+        let text = p.down.raw(&me, reqwest::Method::POST, "/api/v1/connect/upstream/start").body("{}").header("content-type", "text/plain").send().await.unwrap();
+        assert_eq!(text.status().as_u16(), 415);
 
         p.connect().await;
         let c = me.connect_status().provider("upstream").send().await.unwrap().into_inner();

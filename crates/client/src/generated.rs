@@ -4519,7 +4519,7 @@ Arguments:
 - `idempotency_key`: Makes the request safe to retry: the same key with the same body
 within 24 h returns the first flow and starts no other.
 1-255 printable ASCII characters.
-- `body`
+- `body`: Optional: no body means `{}`.
 ```ignore
 let response = client.connect_start()
     .provider(provider)

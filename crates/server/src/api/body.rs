@@ -239,6 +239,79 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: a request with no body and no
+/// `Content-Type` means `{}` (`T::default()`); anything sent is parsed as a
+/// [`JsonBody`].
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: Type> Payload for OptionalJsonBody<T> {
+    const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        <JsonBody<T> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned + Default> ParsePayload for OptionalJsonBody<T> {
+    const IS_REQUIRED: bool = false;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        <JsonBody<T> as ParsePayload>::from_request(request, body)
+            .await
+            .map(|b| Self(b.0))
+    }
+}
+
+impl<'a, T: Type + DeserializeOwned + Default> ApiExtractor<'a> for OptionalJsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let declared_empty = request
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+        let chunked = request
+            .headers()
+            .contains_key(poem::http::header::TRANSFER_ENCODING);
+        if request.content_type().is_none() && declared_empty && !chunked {
+            return Ok(Self(T::default()));
+        }
+        <JsonBody<T> as ApiExtractor>::from_request(request, body, param_opts)
+            .await
+            .map(|b| Self(b.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

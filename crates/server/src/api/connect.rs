@@ -12,7 +12,7 @@ use poem_openapi::{
 
 use super::{
     auth::Auth,
-    body::JsonBody,
+    body::OptionalJsonBody,
     error::ApiResult,
     idempotency::{self as idempotent, StoredJson},
     ApiTags,
@@ -49,7 +49,7 @@ pub enum ProviderListResponse {
 }
 
 /// Start a connection flow.
-#[derive(Object, serde::Deserialize)]
+#[derive(Object, serde::Deserialize, Default)]
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
@@ -173,7 +173,8 @@ impl ConnectApi {
         /// 1-255 printable ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-        body: JsonBody<StartRequest>,
+        /// Optional: no body means `{}`.
+        body: OptionalJsonBody<StartRequest>,
     ) -> ApiResult<StartResponse> {
         let return_to = body.0.return_to.clone();
         let started = idempotent::run(
