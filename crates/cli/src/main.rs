@@ -194,7 +194,8 @@ impl From<ClientError> for Failure {
             ClientError::Forbidden { .. }
             | ClientError::NotFound { .. }
             | ClientError::Validation { .. }
-            | ClientError::RateLimited { .. } => 4,
+            | ClientError::RateLimited { .. }
+            | ClientError::Refused { .. } => 4,
             ClientError::Network(_) | ClientError::Server { .. } => 5,
             ClientError::Login(_) | ClientError::Store(_) => 1,
         };

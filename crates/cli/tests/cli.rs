@@ -213,6 +213,12 @@ async fn api_keys_from_the_environment_and_exit_codes() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, _) = run(&server, config.path(), &args, None).await;
     assert_eq!(code, 4, "not found");
+    // A conflict (409: the provider has no credentials) is a refusal too.
+    let args = with_key(&["connect", "start", "github"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run(&server, config.path(), &args, None).await;
+    assert_eq!(code, 4, "a 409 is a refusal: {err}");
+    assert!(err.contains("provider_unavailable"), "{err}");
     let (code, _, err) = run(
         &server,
         config.path(),

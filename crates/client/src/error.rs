@@ -54,7 +54,18 @@ pub enum ClientError {
         /// The server's sentence.
         message: String,
     },
-    /// Any other error status.
+    /// Any other refusal (4xx): a conflict (409), a failed precondition
+    /// (412), a body too large (413), a wrong media type (415), …
+    #[error("refused ({status} {code}): {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The server's error code, e.g. `provider_unavailable`.
+        code: String,
+        /// The server's sentence.
+        message: String,
+    },
+    /// A server error (5xx) or an answer the client did not expect.
     #[error("server error {status}: {message}")]
     Server {
         /// The HTTP status (0 when there was none).
@@ -100,6 +111,11 @@ impl ClientError {
             404 => ClientError::NotFound { message },
             429 => ClientError::RateLimited {
                 retry_after,
+                message,
+            },
+            400..=499 => ClientError::Refused {
+                status,
+                code,
                 message,
             },
             _ => ClientError::Server {
