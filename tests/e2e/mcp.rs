@@ -58,6 +58,39 @@ async fn post_raw(
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
 
 e2e! {
+    async fn transport_errors_keep_their_reason(backend) {
+        let server = TestServer::start(backend).await;
+        let key = server.register().await.api_key;
+        let send = |accept: &'static str, content_type: &'static str, version: Option<&'static str>| {
+            let mut req = http()
+                .post(format!("{}/mcp", server.url))
+                .bearer_auth(&key)
+                .header("accept", accept)
+                .header("content-type", content_type)
+                .body(LIST);
+            if let Some(v) = version {
+                req = req.header("mcp-protocol-version", v);
+            }
+            async move {
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let (status, body) = send("text/html", "application/json", None).await;
+        assert_eq!((status, body["error"].as_str()), (406, Some("not_acceptable")), "{body}");
+        assert!(body["message"].as_str().unwrap().contains("text/event-stream"), "{body}");
+        let (status, body) = send("application/json, text/event-stream", "text/plain", None).await;
+        assert_eq!((status, body["error"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+        assert!(body["message"].as_str().unwrap().contains("application/json"), "{body}");
+        let (status, body) = send("application/json, text/event-stream", "application/json", Some("1999-01-01")).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_protocol_version")), "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("1999-01-01") && message.contains("2025-06-18") && message.contains("2025-11-25"), "{message}");
+        assert!(!message.contains("could not be processed"), "{message}");
+        server.stop().await;
+    }
+
     async fn memory_tools_with_an_api_key(backend) {
         let server = TestServer::start(backend).await;
         let user = server.register().await;

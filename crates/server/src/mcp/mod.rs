@@ -331,8 +331,63 @@ async fn gated<E: Endpoint<Output = Response>>(
         req.set_body(Body::from(bytes));
     }
     req.extensions_mut().insert(principal);
-    match next.call(std::mem::take(req)).await {
+    let resp = match next.call(std::mem::take(req)).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
+    };
+    keep_the_reason(resp).await
+}
+
+/// The SDK answers transport errors (a wrong `Accept`, an unknown
+/// `MCP-Protocol-Version`, a wrong `Content-Type`) in plain text; give them
+/// the standard JSON body, keeping the SDK's sentence as the message, so the
+/// reason is never lost to a generic one.
+async fn keep_the_reason(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !status.is_client_error() || is_json {
+        return resp;
     }
+    let headers = resp.headers().clone();
+    let text = resp
+        .into_body()
+        .into_bytes_limit(4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::NOT_ACCEPTABLE => (
+            "not_acceptable",
+            format!("{text}. Send Accept: application/json, text/event-stream."),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", text),
+        StatusCode::BAD_REQUEST if text.contains("MCP-Protocol-Version") => {
+            let known = rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                "unsupported_protocol_version",
+                format!("{text}. Supported versions: {known}."),
+            )
+        }
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", format!("{text}.")),
+        _ if text.is_empty() => (
+            "bad_request",
+            "The request could not be processed.".to_owned(),
+        ),
+        _ => ("bad_request", text),
+    };
+    let mut out = json_error(status, code, &message);
+    for (name, value) in &headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
