@@ -113,7 +113,7 @@ impl ClientError {
                 retry_after,
                 message,
             },
-            400..=499 => ClientError::Refused {
+            s if (400..500).contains(&s) => ClientError::Refused {
                 status,
                 code,
                 message,
