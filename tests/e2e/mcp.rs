@@ -139,6 +139,26 @@ e2e! {
         assert_eq!(structured(&stats)["total_memories"], 1);
         assert_eq!(structured(&stats)["by_type"]["workflow"], 1);
 
+        // Paging works from the text alone (hosts that show the model only `content`).
+        for title in ["Page one", "Page two", "Page three"] {
+            call(&mcp, "memory_create", serde_json::json!({ "title": title, "content": "paged" })).await;
+        }
+        let first = call(&mcp, "memory_list", serde_json::json!({ "limit": 2 })).await;
+        let first_text = text(&first);
+        let cursor = first_text.split("cursor \"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_else(|| panic!("no cursor in {first_text}")).to_owned();
+        assert_eq!(structured(&first)["next_cursor"], cursor.as_str());
+        let mut seen = 2;
+        let mut next = Some(cursor);
+        while let Some(c) = next.take() {
+            let page = call(&mcp, "memory_list", serde_json::json!({ "limit": 2, "cursor": c })).await;
+            seen += structured(&page)["memories"].as_array().unwrap().len();
+            next = text(&page).split("cursor \"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned);
+            if next.is_none() {
+                assert!(structured(&page).get("next_cursor").is_none(), "the last page has no cursor");
+            }
+        }
+        assert_eq!(seen as u64, structured(&first)["total"].as_u64().unwrap());
+
         // User mistakes are tool errors naming the problem.
         let bad = call(&mcp, "memory_create", serde_json::json!({ "title": "", "content": "x" })).await;
         assert_eq!((bad.is_error, structured(&bad)["field"].as_str()), (Some(true), Some("title")));

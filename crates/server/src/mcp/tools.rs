@@ -494,13 +494,17 @@ impl MemoryTools {
                 for m in &memories {
                     text.push_str(&format!("- {} (id {}, {})\n", m.title, m.id, m.memory_type));
                 }
-                if page.next_cursor.is_some() {
-                    text.push_str("More: call again with next_cursor.\n");
+                // The cursor is in the text too: some hosts show the model
+                // only `content`, and it must be able to page.
+                let mut out =
+                    serde_json::json!({ "memories": to_json(&memories), "total": page.total });
+                if let Some(cursor) = &page.next_cursor {
+                    text.push_str(&format!(
+                        "More: call memory_list again with cursor \"{cursor}\".\n"
+                    ));
+                    out["next_cursor"] = cursor.as_str().into();
                 }
-                success(
-                    serde_json::json!({ "memories": to_json(&memories), "next_cursor": page.next_cursor, "total": page.total }),
-                    text,
-                )
+                success(out, text)
             }
             Err(e) => failure(e),
         }
