@@ -88,6 +88,15 @@ e2e! {
         let message = body["message"].as_str().unwrap();
         assert!(message.contains("1999-01-01") && message.contains("2025-06-18") && message.contains("2025-11-25"), "{message}");
         assert!(!message.contains("could not be processed"), "{message}");
+
+        // Tool schemas carry only JSON Schema's own formats (Ajv strict mode
+        // refuses `int64`, `uint32`, …).
+        let mcp = server.mcp(&key).await;
+        let tools = serde_json::to_string(&mcp.list_all_tools().await.unwrap()).unwrap();
+        for bad in ["\"int64\"", "\"int32\"", "\"uint64\"", "\"uint32\"", "\"uint\"", "\"double\"", "\"float\""] {
+            assert!(!tools.contains(&format!("\"format\":{bad}")), "{bad} in {tools}");
+        }
+        mcp.cancel().await.ok();
         server.stop().await;
     }
 

@@ -172,6 +172,63 @@ pub fn tool_scopes() -> Vec<Scope> {
     out
 }
 
+/// The formats of JSON Schema itself (2020-12 §7.3); strict validators
+/// (Ajv in strict mode) refuse any other, such as the `int64` and `uint32`
+/// the schema generator writes for Rust integers.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// `tool` with schemas every validator accepts: non-standard `format`s
+/// removed (the type and its `minimum` still say what is allowed).
+fn portable(mut tool: rmcp::model::Tool) -> rmcp::model::Tool {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map
+                    .get("format")
+                    .and_then(|f| f.as_str())
+                    .is_some_and(|f| !STANDARD_FORMATS.contains(&f))
+                {
+                    map.remove("format");
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let fix = |schema: &Arc<rmcp::model::JsonObject>| {
+        let mut value = serde_json::Value::Object((**schema).clone());
+        strip(&mut value);
+        match value {
+            serde_json::Value::Object(map) => Arc::new(map),
+            _ => schema.clone(),
+        }
+    };
+    tool.input_schema = fix(&tool.input_schema);
+    tool.output_schema = tool.output_schema.as_ref().map(fix);
+    tool
+}
+
 /// The principal the HTTP gate authenticated.
 fn principal(ctx: &RequestContext<RoleServer>) -> Option<Principal> {
     ctx.extensions
@@ -628,6 +685,7 @@ impl ServerHandler for MemoryTools {
             .list_all()
             .into_iter()
             .filter(|t| required_scope(&t.name).is_some_and(|s| p.credential.scopes.contains(s)))
+            .map(portable)
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -660,6 +718,45 @@ impl ServerHandler for MemoryTools {
 #[cfg(test)]
 mod scope_table_tests {
     use super::*;
+
+    #[test]
+    fn tool_schemas_use_only_standard_formats() {
+        fn formats(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(f) = m.get("format").and_then(|f| f.as_str()) {
+                        out.push(f.to_owned());
+                    }
+                    m.values().for_each(|x| formats(x, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| formats(x, out)),
+                _ => {}
+            }
+        }
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        for tool in MemoryTools::tool_router().list_all() {
+            formats(
+                &serde_json::Value::Object((*tool.input_schema).clone()),
+                &mut before,
+            );
+            let tool = portable(tool);
+            formats(
+                &serde_json::Value::Object((*tool.input_schema).clone()),
+                &mut after,
+            );
+        }
+        assert!(
+            before
+                .iter()
+                .any(|f| !STANDARD_FORMATS.contains(&f.as_str())),
+            "the generator writes non-standard formats: {before:?}"
+        );
+        assert!(
+            after.iter().all(|f| STANDARD_FORMATS.contains(&f.as_str())),
+            "{after:?}"
+        );
+    }
 
     #[test]
     fn every_tool_has_a_scope() {
