@@ -216,14 +216,14 @@ fn portable(mut tool: rmcp::model::Tool) -> rmcp::model::Tool {
             _ => {}
         }
     }
-    let fix = |schema: &Arc<rmcp::model::JsonObject>| {
+    fn fix(schema: &Arc<rmcp::model::JsonObject>) -> Arc<rmcp::model::JsonObject> {
         let mut value = serde_json::Value::Object((**schema).clone());
         strip(&mut value);
         match value {
             serde_json::Value::Object(map) => Arc::new(map),
             _ => schema.clone(),
         }
-    };
+    }
     tool.input_schema = fix(&tool.input_schema);
     tool.output_schema = tool.output_schema.as_ref().map(fix);
     tool
