@@ -202,14 +202,7 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: CONTENT_TYPE,
-                schema: <Self as Payload>::schema_ref(),
-            }],
-            required: true,
-        })
+        request_meta::<T>(true)
     }
 
     async fn from_request(
@@ -237,6 +230,18 @@ impl<'a, T: Type + DeserializeOwned> ApiExtractor<'a> for JsonBody<T> {
             .into_poem()),
         }
     }
+}
+
+/// The spec's request body of a JSON body of `T`.
+fn request_meta<T: Type>(required: bool) -> Option<MetaRequest> {
+    Some(MetaRequest {
+        description: None,
+        content: vec![MetaMediaType {
+            content_type: CONTENT_TYPE,
+            schema: T::schema_ref(),
+        }],
+        required,
+    })
 }
 
 /// A JSON body that may be left out: a request with no body and no
@@ -281,14 +286,7 @@ impl<'a, T: Type + DeserializeOwned + Default> ApiExtractor<'a> for OptionalJson
     }
 
     fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: CONTENT_TYPE,
-                schema: <Self as Payload>::schema_ref(),
-            }],
-            required: false,
-        })
+        request_meta::<T>(false)
     }
 
     async fn from_request(
