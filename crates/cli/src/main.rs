@@ -15,14 +15,10 @@ use serde_json::Value;
 #[derive(Parser)]
 #[command(name = "mcpg", version, about = "The mcpgate command-line client")]
 struct Cli {
-    /// The mcpgate server.
-    #[arg(
-        long,
-        global = true,
-        env = "MCPGATE_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    server: String,
+    /// The mcpgate server [default: the server of the last `mcpg login`,
+    /// else http://127.0.0.1:8080].
+    #[arg(long, global = true, env = "MCPGATE_URL")]
+    server: Option<String>,
     /// An API key (otherwise the credential from `mcpg login`).
     #[arg(long, global = true, env = "MCPGATE_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
@@ -225,8 +221,37 @@ fn store() -> Result<Arc<dyn TokenStore>, Failure> {
     Ok(Arc::new(FileTokenStore::new(path)))
 }
 
+/// The server when neither `--server` nor `MCPGATE_URL` names one.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// Where `mcpg login` remembers the server it logged in to, beside the
+/// credentials file.
+fn remembered_server_path() -> Option<std::path::PathBuf> {
+    FileTokenStore::default_path().map(|p| p.with_file_name("server"))
+}
+
+fn remembered_server() -> Option<String> {
+    let text = std::fs::read_to_string(remembered_server_path()?).ok()?;
+    let server = text.trim();
+    (!server.is_empty()).then(|| server.to_owned())
+}
+
+impl Cli {
+    /// The server to talk to: `--server`, `MCPGATE_URL`, the last login's,
+    /// or the default.
+    fn server(&self) -> String {
+        self.server
+            .clone()
+            .or_else(remembered_server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
 fn gateway(cli: &Cli) -> Result<Gateway, Failure> {
-    let server = cli.server.trim_end_matches('/');
+    let server = cli.server();
+    let server = server.as_str();
     if let Some(key) = &cli.api_key {
         return Ok(Gateway::new(server, Auth::ApiKey(key.clone().into())));
     }
@@ -317,7 +342,7 @@ fn open_browser(url: &str) {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let server = cli.server.trim_end_matches('/').to_owned();
+    let server = cli.server();
     match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "mcpg", &mut std::io::stdout());
@@ -341,8 +366,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await?;
             let gw = gateway(&Cli {
                 api_key: None,
+                server: Some(server.clone()),
                 ..cli
             })?;
+            // Later commands without --server talk to this one.
+            if let Some(path) = remembered_server_path() {
+                if let Err(e) = std::fs::write(&path, format!("{server}\n")) {
+                    eprintln!(
+                        "mcpg: could not remember the server in {}: {e}",
+                        path.display()
+                    );
+                }
+            }
             let me = gw.call(|c| async move { c.user_me().send().await }).await?;
             eprintln!(
                 "Logged in to {server} as {}.",
@@ -373,7 +408,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await?;
             output(&cli, &me, |v| {
                 format!(
-                    "user:       {}\nemail:      {}\ncredential: {} {}\nscopes:     {}",
+                    "server:     {server}\nuser:       {}\nemail:      {}\ncredential: {} {}\nscopes:     {}",
                     s(&v["user_id"]),
                     s(&v["email"]),
                     s(&v["credential"]["kind"]),

@@ -102,6 +102,24 @@ async fn login_refresh_revocation_and_memory_round_trip() {
     let me: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(me["user_id"], user.user_id.as_str());
     assert_eq!(me["credential"]["kind"], "access_token");
+    // Without --server or MCPGATE_URL, later commands talk to the server
+    // logged in to (not the default 127.0.0.1:8080), and whoami says which.
+    let out = mcpg(&server, config.path())
+        .env_remove("MCPGATE_URL")
+        .arg("whoami")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("server:     {}", server.url)),
+        "{text}"
+    );
 
     // A memory through stdin, back as JSON, found by search, in a table.
     let (code, id, err) = run(
