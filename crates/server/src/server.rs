@@ -145,6 +145,7 @@ async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, Star
         limiter: Arc::default(),
         metrics: Arc::default(),
         bcrypt: Arc::new(crate::service::passwords::new_gate()),
+        search_gate: Arc::default(),
     })
 }
 
