@@ -119,7 +119,7 @@ e2e! {
 
     async fn concurrent_searches_past_the_bound_are_refused_with_retry_after(backend) {
         let server = TestServer::start_with(backend, |c| {
-            c.search_concurrency_per_credential = 1;
+            c.search_concurrency_per_user = 1;
             c.search_queue_ms = 0;
         }).await;
         let reg = server.register().await;

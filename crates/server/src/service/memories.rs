@@ -397,13 +397,13 @@ pub async fn search(
     }
     let limit = paging::limit(input.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter(input.memory_types, &input.tags, None, None, "memory_types")?;
-    // One credential runs at most a few searches at a time; the budget starts
-    // once it has its turn.
+    // One account runs at most a few searches at a time, whichever of its
+    // credentials sends them; the budget starts once it has its turn.
     let _turn = state
         .search_gate
         .enter(
-            &principal.credential.id,
-            config.search_concurrency_per_credential as usize,
+            &principal.user_id.to_string(),
+            config.search_concurrency_per_user as usize,
             Duration::from_millis(config.search_queue_ms),
         )
         .await?;

@@ -429,9 +429,9 @@ async fn search_sqlite(
             !active.load(Ordering::Relaxed) || Instant::now() < deadline
         });
     }
-    let mut ranker = Ranker::new(matcher.clone());
-    let mut before = i64::MAX;
-    let scanned: Result<bool, DbErr> = async {
+    let scanned: Result<Option<Ranker<_>>, DbErr> = async {
+        let mut ranker = Ranker::new(matcher.clone());
+        let mut before = i64::MAX;
         loop {
             let mut p = Params {
                 backend: DbBackend::Sqlite,
@@ -460,25 +460,38 @@ async fn search_sqlite(
             }
             let rows = match query.fetch_all(&mut *conn).await {
                 Ok(rows) => rows,
-                Err(e) if sqlite_interrupted(&e) => return Ok(false),
+                Err(e) if sqlite_interrupted(&e) => return Ok(None),
                 Err(e) => return Err(sqlx_err(e)),
             };
-            for row in &rows {
-                if Instant::now() >= deadline {
-                    return Ok(false);
+            let full = rows.len() as i64 == SCAN_CHUNK;
+            // Scoring is CPU work: off the async workers, so other requests
+            // keep being served while it runs.
+            let scored = tokio::task::spawn_blocking(move || {
+                let mut last = None;
+                for row in &rows {
+                    if Instant::now() >= deadline {
+                        return Ok((ranker, last, false));
+                    }
+                    let seq: i64 = row.try_get("seq").map_err(sqlx_err)?;
+                    let created_at: DateTime<Utc> = row.try_get("created_at").map_err(sqlx_err)?;
+                    let title: &str = row.try_get("title").map_err(sqlx_err)?;
+                    let content: &str = row.try_get("content").map_err(sqlx_err)?;
+                    ranker.add((created_at, seq), title, content);
+                    last = Some(seq);
                 }
-                let seq: i64 = row.try_get("seq").map_err(sqlx_err)?;
-                let created_at: DateTime<Utc> = row.try_get("created_at").map_err(sqlx_err)?;
-                let title: &str = row.try_get("title").map_err(sqlx_err)?;
-                let content: &str = row.try_get("content").map_err(sqlx_err)?;
-                ranker.add((created_at, seq), title, content);
-                before = seq;
+                Ok::<_, DbErr>((ranker, last, true))
+            })
+            .await
+            .map_err(|e| DbErr::Custom(format!("search scoring task: {e}")))??;
+            let (scored, last_seq, in_time) = scored;
+            ranker = scored;
+            if !in_time {
+                return Ok(None);
             }
-            if (rows.len() as i64) < SCAN_CHUNK {
-                return Ok(true);
+            match last_seq {
+                Some(seq) if full => before = seq,
+                _ => return Ok(Some(ranker)),
             }
-            // Scoring is CPU work on the async runtime: let other tasks run.
-            tokio::task::yield_now().await;
         }
     }
     .await;
@@ -487,9 +500,9 @@ async fn search_sqlite(
     }
     drop(budget);
     drop(conn);
-    if !scanned? {
+    let Some(ranker) = scanned? else {
         return Ok(None);
-    }
+    };
     let mut ranked = ranker.finish();
     ranked.sort_by(|(ka, a), (kb, b)| b.total_cmp(a).then(kb.cmp(ka)));
     let total = ranked.len() as u64;
