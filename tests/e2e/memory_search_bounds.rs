@@ -1,6 +1,6 @@
 //! Search whose cost one tenant cannot inflate: a bounded number of words,
 //! short prefixes never expanded, a time budget, a bound on concurrent
-//! searches per credential, and results that depend only on the caller's
+//! searches per account, and results that depend only on the caller's
 //! own memories.
 
 use super::*;
@@ -83,13 +83,13 @@ e2e! {
         let ids = |found: types::SearchResponse| found.results.into_iter().map(|r| r.memory.id).collect::<Vec<_>>();
         // `ab*` is the word `ab`: it does not find abc or abcdef.
         let found = client.memory_search().body(search("ab*")).send().await.unwrap().into_inner();
-        assert_eq!(ids(found), [exact.id.clone()]);
+        assert_eq!(ids(found), std::slice::from_ref(&exact.id));
         // A one-letter prefix finds only the one-letter word, here none.
         let found = client.memory_search().body(search("a*")).send().await.unwrap().into_inner();
         assert_eq!(found.total_results, 0);
         // Three letters or more expand as before.
         let found = client.memory_search().body(search("abc*")).send().await.unwrap().into_inner();
-        assert_eq!(ids(found), [longer.id.clone()]);
+        assert_eq!(ids(found), [longer.id]);
         let found = client.memory_search().body(search("cd*")).send().await.unwrap().into_inner();
         assert_eq!(ids(found), [exact.id]);
         server.stop().await;
@@ -147,7 +147,7 @@ e2e! {
             }
         }
         assert!(ok >= 1 && refused >= 1, "one at a time: {ok} answered, {refused} refused");
-        // The bound is per credential and forgets finished searches.
+        // The bound is per account and forgets finished searches.
         assert!(server.state().search_gate.is_empty());
         client.memory_search().body(search("common")).send().await.expect("a search after the others");
         let other = server.register().await;
