@@ -15,6 +15,7 @@ mod limits;
 mod logs;
 mod mcp;
 mod memory;
+mod memory_search_bounds;
 mod metrics;
 mod oauth;
 mod oauth_security;

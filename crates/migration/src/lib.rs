@@ -13,6 +13,7 @@ mod m20261122_000004_oauth;
 mod m20261122_000005_connections;
 mod m20261202_000006_owned_clients;
 mod m20261210_000007_idempotency_keys;
+mod m20261211_000008_search_owner_first;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_connections::Migration),
             Box::new(m20261202_000006_owned_clients::Migration),
             Box::new(m20261210_000007_idempotency_keys::Migration),
+            Box::new(m20261211_000008_search_owner_first::Migration),
         ]
     }
 }

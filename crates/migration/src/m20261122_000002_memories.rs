@@ -131,7 +131,7 @@ impl MigrationTrait for Migration {
     }
 }
 
-const SQLITE_UP: &[&str] = &[
+pub(crate) const SQLITE_UP: &[&str] = &[
     // The external content is a view, so FTS5 can read every column it
     // indexes (snippets read `title` and `content` back from it).
     "CREATE VIEW memories_fts_source AS \
@@ -156,7 +156,7 @@ const SQLITE_UP: &[&str] = &[
     END",
 ];
 
-const SQLITE_DOWN: &[&str] = &[
+pub(crate) const SQLITE_DOWN: &[&str] = &[
     "DROP TRIGGER IF EXISTS memories_fts_update",
     "DROP TRIGGER IF EXISTS memories_fts_delete",
     "DROP TRIGGER IF EXISTS memories_fts_insert",
@@ -164,7 +164,7 @@ const SQLITE_DOWN: &[&str] = &[
     "DROP VIEW IF EXISTS memories_fts_source",
 ];
 
-const POSTGRES_UP: &[&str] = &[
+pub(crate) const POSTGRES_UP: &[&str] = &[
     "ALTER TABLE memories ADD COLUMN search tsvector GENERATED ALWAYS AS (\
         setweight(to_tsvector('simple', title), 'A') || \
         setweight(to_tsvector('simple', content), 'B')) STORED",

@@ -8,9 +8,22 @@
 //! SQLite and, when `MCPGATE_BENCH_POSTGRES_URL` (or
 //! `MCPGATE_TEST_POSTGRES_URL`) names an admin URL, on Postgres.
 //!
+//! Then, at the full size, the adversarial part (issue #13 §2): one more user
+//! with 2,000 memories of their own runs the most expensive accepted queries
+//! (16 one-letter prefixes, 1,000 characters of long words, the most common
+//! word, 16 common stems) and the refused ones (32 one-letter prefixes), and
+//! another user's listing is timed while 12 such searches run in parallel,
+//! from one key and from 12 keys.
+//!
 //! Environment: `MCPGATE_BENCH_ROWS` (default 100000).
 
-use std::time::Instant;
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 use mcpgate_server::{
     config::Config,
@@ -79,14 +92,91 @@ fn generate(rng: &mut Rng, n: usize) -> (String, String, String) {
 }
 
 fn principal(user_id: Uuid) -> Principal {
+    principal_with_key(user_id, "bench")
+}
+
+fn principal_with_key(user_id: Uuid, key: &str) -> Principal {
     Principal {
         user_id,
         credential: Credential {
             kind: CredentialKind::ApiKey,
-            id: "bench".into(),
+            id: key.into(),
             scopes: Scopes::all(),
         },
     }
+}
+
+/// Memories of the adversarial user.
+const HEAVY_ROWS: usize = 2000;
+/// Parallel adversarial searches while another user lists.
+const ADVERSARIES: usize = 12;
+
+/// The adversarial queries: (label, query, accepted).
+fn adversarial_queries() -> Vec<(&'static str, String, bool)> {
+    let letters = |n: usize| {
+        ('a'..='z')
+            .chain('0'..='9')
+            .take(n)
+            .map(|c| format!("{c}*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // 16 words of 61-62 characters: 1,000 characters in all.
+    let long: String = (0..16)
+        .map(|i| {
+            let w = COMMON[i].repeat(20);
+            w[..61 + usize::from(i < 9)].to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(long.chars().count(), 1000);
+    let stems = COMMON
+        .iter()
+        .map(|w| format!("{}*", &w[..w.len().min(4)]))
+        .collect::<Vec<_>>()
+        .join(" ");
+    vec![
+        ("32 one-letter prefixes (refused, 400)", letters(32), false),
+        ("16 one-letter prefixes", letters(16), true),
+        ("1,000 characters, 16 long words", long, true),
+        ("the most common word (`the`)", "the".into(), true),
+        ("16 common 4-letter prefixes", stems, true),
+        (
+            "200 words (refused, 400)",
+            (0..200)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            false,
+        ),
+    ]
+}
+
+/// One search of the adversarial user: `Ok(total)`, or the error's code.
+async fn try_search(
+    state: &AppState,
+    principal: &Principal,
+    query: String,
+) -> Result<u64, &'static str> {
+    use mcpgate_server::error::Error;
+    memories::search(
+        state,
+        principal,
+        SearchInput {
+            query,
+            memory_types: vec![],
+            tags: vec![],
+            limit: None,
+        },
+    )
+    .await
+    .map(|r| r.total_results)
+    .map_err(|e| match e {
+        Error::Validation { .. } => "validation_failed",
+        Error::RateLimited { .. } => "rate_limited",
+        Error::SearchTimeout { .. } => "search_timeout",
+        other => panic!("search failed: {other}"),
+    })
 }
 
 /// One search with default options; returns the total number of matches.
@@ -193,6 +283,163 @@ impl Bench {
         let p50 = percentile(&mut samples, 0.50);
         let p99 = percentile(&mut samples, 0.99);
         (label.to_owned(), p50, p99)
+    }
+
+    /// Load the adversarial user's memories.
+    async fn load_heavy(&mut self) -> Uuid {
+        let heavy = Uuid::now_v7();
+        store::users::insert(
+            &self.state.db,
+            store::users::NewUser {
+                id: heavy,
+                name: None,
+                email: None,
+                password_hash: None,
+                created_at: chrono::Utc::now(),
+            },
+        )
+        .await
+        .expect("user");
+        let txn = db::begin_write(&self.state.db).await.expect("begin");
+        for _ in 0..HEAVY_ROWS {
+            let n = self.loaded;
+            let (title, content, _) = generate(&mut self.rng, n);
+            store::memories::insert(
+                &txn,
+                store::memories::NewMemory {
+                    id: Uuid::now_v7(),
+                    user_id: heavy,
+                    size_bytes: (title.len() + content.len() + 2) as i64,
+                    title,
+                    content,
+                    memory_type: "context".into(),
+                    tags: vec![],
+                    metadata: "{}".into(),
+                    at: chrono::Utc::now(),
+                },
+            )
+            .await
+            .expect("insert");
+            self.loaded += 1;
+        }
+        txn.commit().await.expect("commit");
+        if self.state.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            self.state
+                .db
+                .execute_unprepared("ANALYZE")
+                .await
+                .expect("analyze");
+        }
+        heavy
+    }
+
+    /// The adversarial queries one at a time, then another user's listing
+    /// while 12 of them run in parallel.
+    async fn adversarial(&mut self) -> Vec<(String, f64, f64)> {
+        let heavy = self.load_heavy().await;
+        let mut out = Vec::new();
+        let p = principal(heavy);
+        for (label, query, accepted) in adversarial_queries() {
+            let mut samples = Vec::new();
+            for _ in 0..30 {
+                let started = Instant::now();
+                let result = try_search(&self.state, &p, query.clone()).await;
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+                match (accepted, result) {
+                    (true, Ok(_)) | (false, Err("validation_failed")) => {}
+                    (_, other) => panic!("{label}: unexpected {other:?}"),
+                }
+            }
+            out.push((
+                format!("adversarial search: {label}"),
+                percentile(&mut samples, 0.5),
+                percentile(&mut samples, 0.99),
+            ));
+        }
+        let bystander = principal(self.users[0]);
+        // 12 searches from one key, from 12 keys of the same account, and
+        // from 12 accounts with 2,000 memories each.
+        let mut accounts = vec![heavy];
+        for _ in 1..ADVERSARIES {
+            accounts.push(self.load_heavy().await);
+        }
+        for (keys, users, label) in [
+            (1, 1, "1 key"),
+            (ADVERSARIES, 1, "12 keys of one account"),
+            (ADVERSARIES, ADVERSARIES, "12 accounts"),
+        ] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
+            let mut tasks = Vec::new();
+            let queries: Vec<String> = adversarial_queries()
+                .into_iter()
+                .filter(|(_, _, accepted)| *accepted)
+                .map(|(_, q, _)| q)
+                .collect();
+            for t in 0..ADVERSARIES {
+                let state = self.state.clone();
+                let p = principal_with_key(accounts[t % users], &format!("adversary-{}", t % keys));
+                let stop = stop.clone();
+                let counts = counts.clone();
+                let queries = queries.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut i = t;
+                    while !stop.load(Ordering::Relaxed) {
+                        let slot = match try_search(&state, &p, queries[i % queries.len()].clone())
+                            .await
+                        {
+                            Ok(_) => 0,
+                            Err("rate_limited") => 1,
+                            Err(_) => 2,
+                        };
+                        counts[slot].fetch_add(1, Ordering::Relaxed);
+                        i += 1;
+                    }
+                }));
+            }
+            // Let the searches start, then time the bystander.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let mut samples = Vec::new();
+            let window = Instant::now();
+            while samples.len() < 500 || window.elapsed().as_secs_f64() < 5.0 {
+                let started = Instant::now();
+                memories::list(
+                    &self.state,
+                    &bystander,
+                    ListInput {
+                        memory_type: None,
+                        tags: vec![],
+                        created_after: None,
+                        created_before: None,
+                        limit: None,
+                        cursor: None,
+                    },
+                )
+                .await
+                .expect("bystander list");
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            stop.store(true, Ordering::Relaxed);
+            for t in tasks {
+                t.await.expect("adversary");
+            }
+            let [ok, limited, timed_out] = &*counts;
+            eprintln!(
+                "  {ADVERSARIES} adversarial searches from {label}: {} answered, {} refused (429), {} over budget (503) in {:.1} s",
+                ok.load(Ordering::Relaxed),
+                limited.load(Ordering::Relaxed),
+                timed_out.load(Ordering::Relaxed),
+                window.elapsed().as_secs_f64()
+            );
+            out.push((
+                format!(
+                    "another user's list while {ADVERSARIES} adversarial searches run ({label})"
+                ),
+                percentile(&mut samples, 0.5),
+                percentile(&mut samples, 0.99),
+            ));
+        }
+        out
     }
 
     async fn measure(&mut self, with_writes: bool) -> Vec<(String, f64, f64)> {
@@ -310,6 +557,9 @@ async fn run(name: &str, database_url: Option<String>, rows: usize) {
         for (label, p50, p99) in bench.measure(true).await {
             table.push((rows, label, p50, p99));
         }
+    }
+    for (label, p50, p99) in bench.adversarial().await {
+        table.push((bench.loaded, label, p50, p99));
     }
     println!("\n{name}\n\n| rows | operation | p50 (ms) | p99 (ms) |\n|---:|---|---:|---:|");
     for (rows, label, p50, p99) in table {

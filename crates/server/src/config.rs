@@ -190,6 +190,13 @@ pub struct Config {
     pub client_metadata_timeout_ms: u64,
     /// Size limit of a client ID metadata document (bytes).
     pub client_metadata_max_bytes: usize,
+    /// Time budget of one memory search (milliseconds); past it the search
+    /// stops and answers 503 `search_timeout`.
+    pub search_timeout_ms: u64,
+    /// Memory searches one account may run at a time, all its credentials together.
+    pub search_concurrency_per_user: u32,
+    /// How long a search past that bound waits for a turn before 429 (milliseconds).
+    pub search_queue_ms: u64,
     /// Login attempts per client IP and per email per minute (0: unlimited).
     pub rate_limit_login_per_minute: u32,
     /// Token-endpoint requests per client IP per minute (0: unlimited).
@@ -251,6 +258,9 @@ impl Default for Config {
             client_metadata_allow_private_addresses: false,
             client_metadata_timeout_ms: 5000,
             client_metadata_max_bytes: 5 * 1024,
+            search_timeout_ms: 2000,
+            search_concurrency_per_user: 2,
+            search_queue_ms: 1000,
             rate_limit_login_per_minute: 10,
             rate_limit_token_per_minute: 60,
             upstream_timeout_ms: 10_000,
@@ -302,6 +312,9 @@ const KNOWN_KEYS: &[&str] = &[
     "client_metadata_allow_private_addresses",
     "client_metadata_timeout_ms",
     "client_metadata_max_bytes",
+    "search_timeout_ms",
+    "search_concurrency_per_user",
+    "search_queue_ms",
     "rate_limit_login_per_minute",
     "rate_limit_token_per_minute",
     "upstream_timeout_ms",
@@ -499,6 +512,11 @@ impl Config {
             }
         }
         crate::service::catalog::Catalog::build(&self.providers)?;
+        if self.search_timeout_ms == 0 || self.search_concurrency_per_user == 0 {
+            return Err(ConfigError::Invalid(
+                "search_timeout_ms and search_concurrency_per_user must be at least 1".into(),
+            ));
+        }
         if self.refresh_reuse_grace_secs > 60 {
             return Err(ConfigError::Invalid(
                 "refresh_reuse_grace_secs must be at most 60".into(),
@@ -622,6 +640,9 @@ fn env_value(key: &str, value: &str) -> serde_json::Value {
         "session_ttl_secs",
         "client_metadata_timeout_ms",
         "client_metadata_max_bytes",
+        "search_timeout_ms",
+        "search_concurrency_per_user",
+        "search_queue_ms",
         "rate_limit_login_per_minute",
         "rate_limit_token_per_minute",
         "upstream_timeout_ms",

@@ -55,6 +55,9 @@ pub enum Error {
         kind: &'static str,
         retry_after_secs: u64,
     },
+    /// A search did not finish within its time budget (`search_timeout_ms`).
+    #[error("search over its time budget of {budget_ms} ms")]
+    SearchTimeout { budget_ms: u64 },
     /// Registration is closed by configuration.
     #[error("registration is closed")]
     RegistrationClosed,

@@ -144,6 +144,7 @@ async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     let keyring = crate::crypto::Keyring::new(&master_key, previous.as_slice());
     let catalog = crate::service::catalog::Catalog::build(&config.providers)
         .map_err(|e| StartError::Config(e.to_string()))?;
+    let search_slots = crate::service::search_gate::global_slots(config.database_max_connections);
     Ok(AppState {
         keyring: Arc::new(keyring),
         catalog: Arc::new(catalog),
@@ -155,6 +156,7 @@ async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         limiter: Arc::default(),
         metrics: Arc::default(),
         bcrypt: Arc::new(crate::service::passwords::new_gate()),
+        search_gate: Arc::new(crate::service::search_gate::SearchGate::new(search_slots)),
     })
 }
 

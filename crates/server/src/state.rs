@@ -27,4 +27,6 @@ pub struct AppState {
     pub catalog: Arc<crate::service::catalog::Catalog>,
     /// The bound on concurrent bcrypt computations (`service::passwords`).
     pub bcrypt: Arc<tokio::sync::Semaphore>,
+    /// The bound on concurrent searches per account (`service::search_gate`).
+    pub search_gate: Arc<crate::service::search_gate::SearchGate>,
 }

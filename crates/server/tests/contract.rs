@@ -204,6 +204,7 @@ async fn sample_error_bodies() {
                 sea_orm::error::ConnAcquireErr::Timeout,
             )),
         ),
+        ("search timeout", Error::SearchTimeout { budget_ms: 2000 }),
         (
             "internal",
             Error::Internal("secret detail that must not leak".into()),

@@ -45,6 +45,9 @@ impl ErrorBody {
     }
 }
 
+/// `Retry-After` of a search that ran past its budget (seconds).
+const SEARCH_RETRY_AFTER_SECS: u64 = 1;
+
 /// The `WWW-Authenticate` challenge of a 401 from the REST API.
 pub const API_CHALLENGE: &str = "Bearer realm=\"mcpgate\"";
 
@@ -85,9 +88,10 @@ pub enum ApiError {
     /// A third-party provider failed or refused (connections); the message says what to do.
     #[oai(status = 502)]
     BadGateway(Json<ErrorBody>),
-    /// The database is unreachable; retry later.
+    /// The database is unreachable, or a search ran past its time budget;
+    /// retry later (`Retry-After`, seconds, when known).
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] Option<u64>),
 }
 
 impl ApiError {
@@ -117,7 +121,7 @@ impl ApiError {
             ApiError::TooManyRequests(b, _) => (S::TOO_MANY_REQUESTS, &b.0),
             ApiError::Internal(b) => (S::INTERNAL_SERVER_ERROR, &b.0),
             ApiError::BadGateway(b) => (S::BAD_GATEWAY, &b.0),
-            ApiError::Unavailable(b) => (S::SERVICE_UNAVAILABLE, &b.0),
+            ApiError::Unavailable(b, _) => (S::SERVICE_UNAVAILABLE, &b.0),
         }
     }
 
@@ -201,6 +205,15 @@ impl From<Error> for ApiError {
                 )),
                 retry_after_secs,
             ),
+            Error::SearchTimeout { budget_ms } => ApiError::Unavailable(
+                Json(ErrorBody::new(
+                    "search_timeout",
+                    format!(
+                        "The search did not finish within its time budget of {budget_ms} ms; use fewer or more specific words, or retry shortly."
+                    ),
+                )),
+                Some(SEARCH_RETRY_AFTER_SECS),
+            ),
             Error::RegistrationClosed => ApiError::Forbidden(Json(ErrorBody::new(
                 "registration_closed",
                 "Registration is closed on this server; ask its operator for an account.",
@@ -217,10 +230,13 @@ impl From<Error> for ApiError {
             }
             e @ Error::Database(_) if e.is_unavailable() => {
                 tracing::error!(request_id = %context::request_id(), error = %e, "database unavailable");
-                ApiError::Unavailable(Json(ErrorBody::new(
-                    "database_unavailable",
-                    "The database is unreachable; retry shortly.",
-                )))
+                ApiError::Unavailable(
+                    Json(ErrorBody::new(
+                        "database_unavailable",
+                        "The database is unreachable; retry shortly.",
+                    )),
+                    None,
+                )
             }
             e @ (Error::Database(_) | Error::Internal(_)) => {
                 tracing::error!(request_id = %context::request_id(), error = %e, "internal error");

@@ -41,7 +41,7 @@ pub enum ProbeError {
 impl From<ApiError> for ProbeError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::Unavailable(body) => ProbeError::Unavailable(body),
+            ApiError::Unavailable(body, _) => ProbeError::Unavailable(body),
             ApiError::BadRequest(body)
             | ApiError::Unauthorized(body, _)
             | ApiError::TooManyRequests(body, _)

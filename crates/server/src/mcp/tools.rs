@@ -273,6 +273,11 @@ fn failure(e: Error) -> Result<CallToolResult, McpError> {
             format!("Too many requests; retry in {retry_after_secs} s."),
             None,
         ),
+        Error::SearchTimeout { budget_ms } => (
+            "search_timeout",
+            format!("The search did not finish within its time budget of {budget_ms} ms; use fewer or more specific words, or retry shortly."),
+            None,
+        ),
         other => {
             tracing::error!(request_id = %crate::http::context::request_id(), error = %other, "mcp tool failed");
             return Err(McpError::internal_error(

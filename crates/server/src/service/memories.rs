@@ -2,7 +2,7 @@
 //! concurrency), delete, ranked search and stats. Everything is scoped to the
 //! principal's own account; another user's memory is "not found".
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -371,6 +371,7 @@ pub async fn search(
 ) -> Result<SearchResults> {
     principal.require(Scope::MemoriesRead)?;
     let started = Instant::now();
+    let config = &state.config;
     if input.query.chars().count() > search_query::MAX_QUERY_CHARS {
         return Err(Error::validation(
             "query",
@@ -384,17 +385,45 @@ pub async fn search(
     if terms.is_empty() {
         return Err(Error::validation("query", "must contain at least one word"));
     }
+    let words = search_query::word_count(&terms);
+    if words > search_query::MAX_TERMS {
+        return Err(Error::validation(
+            "query",
+            format!(
+                "must have at most {} distinct words (each word of a phrase counts); it has {words}",
+                search_query::MAX_TERMS
+            ),
+        ));
+    }
     let limit = paging::limit(input.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let filter = filter(input.memory_types, &input.tags, None, None, "memory_types")?;
-    let (hits, total) = store::memories::search(
+    // One account runs at most a few searches at a time, whichever of its
+    // credentials sends them; the budget starts once it has its turn.
+    let _turn = state
+        .search_gate
+        .enter(
+            &principal.user_id.to_string(),
+            config.search_concurrency_per_user as usize,
+            Duration::from_millis(config.search_queue_ms),
+        )
+        .await?;
+    let budget = Duration::from_millis(config.search_timeout_ms);
+    let found = store::memories::search(
         &state.db,
         principal.user_id,
-        &search_query::to_fts5(&terms),
+        &terms,
         &search_query::to_tsquery(&terms),
         &filter,
         limit,
+        Instant::now() + budget,
     )
     .await?;
+    let Some((hits, total)) = found else {
+        tracing::warn!(user_id = %principal.user_id, budget_ms = config.search_timeout_ms, "search stopped at its time budget");
+        return Err(Error::SearchTimeout {
+            budget_ms: config.search_timeout_ms,
+        });
+    };
     let results = hits
         .into_iter()
         .map(|h| {

@@ -13,11 +13,17 @@
 //! upgrading); shorter words and the words of a phrase match exactly; a
 //! `prefix*` matches as typed. The same rule on both backends keeps their
 //! results identical.
+//!
+//! Bounds: a query has at most [`MAX_TERMS`] words (each word of a phrase
+//! counts; the caller refuses more), and a prefix shorter than
+//! [`MIN_PREFIX_CHARS`] is never expanded: `ab*` is the exact word `ab`.
 
 /// Longest accepted query, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
-/// Most terms used from one query; the rest are ignored.
-pub const MAX_TERMS: usize = 32;
+/// Most words in one query (each word of a phrase counts).
+pub const MAX_TERMS: usize = 16;
+/// Shortest prefix that is expanded; a shorter `prefix*` is an exact word.
+pub const MIN_PREFIX_CHARS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Term {
@@ -34,6 +40,7 @@ pub fn parse(input: &str) -> Vec<Term> {
     let flush = |word: &mut String, terms: &mut Vec<Term>, prefix: bool| {
         if !word.is_empty() {
             let w = std::mem::take(word).to_lowercase();
+            let prefix = prefix && w.chars().count() >= MIN_PREFIX_CHARS;
             terms.push(if prefix {
                 Term::Prefix(w)
             } else {
@@ -75,15 +82,26 @@ pub fn parse(input: &str) -> Vec<Term> {
     flush(&mut word, &mut terms, false);
     let mut seen = std::collections::HashSet::new();
     terms.retain(|t| seen.insert(t.clone()));
-    terms.truncate(MAX_TERMS);
     terms
+}
+
+/// How many words `terms` hold (each word of a phrase counts): the number
+/// checked against [`MAX_TERMS`].
+pub fn word_count(terms: &[Term]) -> usize {
+    terms
+        .iter()
+        .map(|t| match t {
+            Term::Phrase(ws) => ws.len(),
+            _ => 1,
+        })
+        .sum()
 }
 
 /// Shortest word matched by its stem rather than exactly.
 const STEM_MIN_CHARS: usize = 4;
 
 /// How a plain word is looked up: `(text, is_prefix)`.
-fn word_match(w: &str) -> (String, bool) {
+pub fn word_match(w: &str) -> (String, bool) {
     if w.chars().count() < STEM_MIN_CHARS {
         return (w.to_owned(), false);
     }
@@ -193,6 +211,16 @@ mod tests {
         let long = "word ".repeat(200);
         assert_eq!(parse(&long).len(), 1, "duplicates collapse");
         let many: String = (0..100).map(|i| format!("w{i} ")).collect();
-        assert_eq!(parse(&many).len(), MAX_TERMS);
+        assert_eq!(word_count(&parse(&many)), 100, "counted, not truncated");
+        assert_eq!(word_count(&parse(r#""a b c" d"#)), 4);
+    }
+
+    #[test]
+    fn short_prefixes_are_exact_words() {
+        check("a* b*", r#""a" AND "b""#, "a & b");
+        check("ab*", r#""ab""#, "ab");
+        check("abc*", r#""abc" *"#, "abc:*");
+        // `ab*` and `ab` are the same term.
+        assert_eq!(parse("ab* ab").len(), 1);
     }
 }

@@ -1,18 +1,34 @@
 //! Queries on `memories` and `memory_tags`, including the backend-specific
-//! full-text search (FTS5 on SQLite, `tsvector` on Postgres).
+//! search, both owner-first (SQLite: a scan of the caller's rows ranked by
+//! `service::search_rank`; Postgres: `tsvector` over the caller's rows).
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Query},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Statement,
+    TransactionTrait, Value,
 };
 use uuid::Uuid;
 
-use crate::entity::{
-    memory::{self, Column, Entity},
-    memory_tag,
+use crate::{
+    entity::{
+        memory::{self, Column, Entity},
+        memory_tag,
+    },
+    service::{
+        search_query::Term,
+        search_rank::{snippet, Matcher, Ranker},
+    },
 };
 
 pub struct NewMemory {
@@ -331,134 +347,218 @@ impl Params {
 const MEMORY_COLUMNS: &str = "m.seq, m.id, m.user_id, m.title, m.content, m.memory_type, \
      m.tags, m.metadata, m.version, m.size_bytes, m.created_at, m.updated_at";
 
-/// Ranked full-text search over one user's memories. `fts_query` is the FTS5
-/// expression and `ts_query` the `to_tsquery` text for the same terms (see
-/// `service::search_query`); only the one for `db`'s backend is used.
+/// Ranked full-text search over one user's memories, evaluated owner-first:
+/// its cost depends on the caller's own rows only, never on other users'.
+/// `terms` are the parsed query (see `service::search_query`) and `ts_query`
+/// the `to_tsquery` text for the same terms (used on Postgres). The search
+/// stops at `deadline`: `Ok(None)` means it did not finish in time.
 /// Returns the hits and the total number of matches.
 pub async fn search(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     user_id: Uuid,
-    fts_query: &str,
+    terms: &[Term],
     ts_query: &str,
     filter: &Filter,
     limit: u64,
-) -> Result<(Vec<Hit>, u64), DbErr> {
+    deadline: Instant,
+) -> Result<Option<(Vec<Hit>, u64)>, DbErr> {
     match db.get_database_backend() {
-        DbBackend::Sqlite => search_sqlite(db, user_id, fts_query, filter, limit).await,
-        DbBackend::Postgres => search_postgres(db, user_id, ts_query, filter, limit).await,
+        DbBackend::Sqlite => search_sqlite(db, user_id, terms, filter, limit, deadline).await,
+        DbBackend::Postgres => {
+            search_postgres(db, user_id, ts_query, filter, limit, deadline).await
+        }
         other => Err(DbErr::Custom(format!(
             "search is not supported on {other:?}"
         ))),
     }
 }
 
-/// The FTS5 owner token of a user: `u` + the hex of the uuid as SQLite stores
-/// it (a 16-byte blob), matching the triggers' `'u' || lower(hex(user_id))`.
-fn owner_token(user_id: Uuid) -> String {
-    format!("u{}", user_id.simple())
+/// Rows read per statement while scanning a user's memories on SQLite.
+const SCAN_CHUNK: i64 = 128;
+/// SQLite virtual-machine steps between two looks at the clock.
+const PROGRESS_STEPS: i32 = 1000;
+
+fn sqlx_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
-/// FTS5 auxiliary functions (bm25, snippet) cannot be combined with window
-/// functions, so SQLite takes up to three statements: the ranked page, the
-/// total (only when the page is full) and the snippets of the page's rows.
+/// SQLite answers `SQLITE_INTERRUPT` (9) when the progress handler stops a
+/// statement.
+fn sqlite_interrupted(e: &sea_orm::sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "9")
+}
+
+/// Clears a progress handler's `active` flag when the search ends, however
+/// it ends (a dropped request included), so a handler left on a pooled
+/// connection never interrupts a later statement.
+struct Budget(Arc<AtomicBool>);
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// SQLite: read the caller's rows (filters applied) by the `(user_id, seq)`
+/// index in chunks, match and rank them in `service::search_rank`, then load
+/// the page. A progress handler interrupts any statement running past the
+/// deadline, and the scan looks at the clock after every row.
 async fn search_sqlite(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     user_id: Uuid,
-    fts_query: &str,
+    terms: &[Term],
     filter: &Filter,
     limit: u64,
-) -> Result<(Vec<Hit>, u64), DbErr> {
-    let backend = DbBackend::Sqlite;
-    let expr = format!("owner : \"{}\" AND ({fts_query})", owner_token(user_id));
-    let from_where = |p: &mut Params| {
-        let matching = p.push(expr.clone());
-        let user = p.push(user_id);
-        let mut filters = String::new();
-        push_filters(p, &mut filters, user_id, filter);
-        format!(
-            "FROM memories_fts CROSS JOIN memories m ON m.seq = memories_fts.rowid \
-             WHERE memories_fts MATCH {matching} AND m.user_id = {user}{filters}"
-        )
-    };
-    let mut p = Params {
-        backend,
-        values: Vec::new(),
-    };
-    let body = from_where(&mut p);
-    let lim = p.push(limit as i64);
-    let sql = format!(
-        "SELECT {MEMORY_COLUMNS}, -bm25(memories_fts, 10.0, 1.0, 0.0) AS score {body} \
-         ORDER BY score DESC, m.created_at DESC, m.seq DESC LIMIT {lim}"
-    );
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, p.values))
-        .await?;
-    let mut hits = Vec::with_capacity(rows.len());
-    for row in rows {
-        hits.push(Hit {
-            memory: memory::Model::from_query_result(&row, "")?,
-            score: row.try_get::<f64>("", "score")?,
-            snippet: String::new(),
+    deadline: Instant,
+) -> Result<Option<(Vec<Hit>, u64)>, DbErr> {
+    use sea_orm::sqlx::{self, Row};
+
+    let matcher = Matcher::new(terms);
+    let mut conn = db
+        .get_sqlite_connection_pool()
+        .acquire()
+        .await
+        .map_err(sqlx_err)?;
+    let budget = Budget(Arc::new(AtomicBool::new(true)));
+    {
+        let active = budget.0.clone();
+        let mut handle = conn.lock_handle().await.map_err(sqlx_err)?;
+        handle.set_progress_handler(PROGRESS_STEPS, move || {
+            !active.load(Ordering::Relaxed) || Instant::now() < deadline
         });
     }
-    let total = if (hits.len() as u64) < limit {
-        hits.len() as u64
-    } else {
-        let mut p = Params {
-            backend,
-            values: Vec::new(),
-        };
-        let body = from_where(&mut p);
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                format!("SELECT COUNT(*) AS total {body}"),
-                p.values,
-            ))
-            .await?;
-        row.map(|r| r.try_get::<i64>("", "total"))
-            .transpose()?
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    };
-    if !hits.is_empty() {
-        let mut p = Params {
-            backend,
-            values: Vec::new(),
-        };
-        let matching = p.push(expr.clone());
-        let seqs = hits
-            .iter()
-            .map(|h| p.push(h.memory.seq))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rows = db
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "SELECT rowid AS seq, snippet(memories_fts, 1, '<mark>', '</mark>', '…', 24) AS snippet \
-                     FROM memories_fts WHERE memories_fts MATCH {matching} AND rowid IN ({seqs})"
-                ),
-                p.values,
-            ))
-            .await?;
-        for row in rows {
-            let seq: i64 = row.try_get("", "seq")?;
-            let snippet: String = row.try_get("", "snippet")?;
-            if let Some(hit) = hits.iter_mut().find(|h| h.memory.seq == seq) {
-                hit.snippet = snippet;
+    let scanned: Result<Option<Ranker<_>>, DbErr> = async {
+        let mut ranker = Ranker::new(matcher.clone());
+        let mut before = i64::MAX;
+        loop {
+            let mut p = Params {
+                backend: DbBackend::Sqlite,
+                values: Vec::new(),
+            };
+            let user = p.push(user_id);
+            let mut filters = String::new();
+            push_filters(&mut p, &mut filters, user_id, filter);
+            let below = p.push(before);
+            let lim = p.push(SCAN_CHUNK);
+            let sql = format!(
+                "SELECT m.seq, m.created_at, m.title, m.content FROM memories m \
+                 WHERE m.user_id = {user}{filters} AND m.seq < {below} \
+                 ORDER BY m.seq DESC LIMIT {lim}"
+            );
+            // Audited: the SQL is ours; every value is a bound parameter.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in p.values {
+                query = match v {
+                    Value::String(s) => query.bind(s),
+                    Value::BigInt(i) => query.bind(i),
+                    Value::Uuid(u) => query.bind(u),
+                    Value::ChronoDateTimeUtc(t) => query.bind(t),
+                    other => return Err(DbErr::Custom(format!("unexpected parameter {other:?}"))),
+                };
+            }
+            let rows = match query.fetch_all(&mut *conn).await {
+                Ok(rows) => rows,
+                Err(e) if sqlite_interrupted(&e) => return Ok(None),
+                Err(e) => return Err(sqlx_err(e)),
+            };
+            let full = rows.len() as i64 == SCAN_CHUNK;
+            // Scoring is CPU work: off the async workers, so other requests
+            // keep being served while it runs.
+            let scored = tokio::task::spawn_blocking(move || {
+                let mut last = None;
+                for row in &rows {
+                    if Instant::now() >= deadline {
+                        return Ok((ranker, last, false));
+                    }
+                    let seq: i64 = row.try_get("seq").map_err(sqlx_err)?;
+                    let created_at: DateTime<Utc> = row.try_get("created_at").map_err(sqlx_err)?;
+                    let title: &str = row.try_get("title").map_err(sqlx_err)?;
+                    let content: &str = row.try_get("content").map_err(sqlx_err)?;
+                    ranker.add((created_at, seq), title, content);
+                    last = Some(seq);
+                }
+                Ok::<_, DbErr>((ranker, last, true))
+            })
+            .await
+            .map_err(|e| DbErr::Custom(format!("search scoring task: {e}")))??;
+            let (scored, last_seq, in_time) = scored;
+            ranker = scored;
+            if !in_time {
+                return Ok(None);
+            }
+            match last_seq {
+                Some(seq) if full => before = seq,
+                _ => return Ok(Some(ranker)),
             }
         }
     }
-    Ok((hits, total))
+    .await;
+    if let Ok(mut handle) = conn.lock_handle().await {
+        handle.remove_progress_handler();
+    }
+    drop(budget);
+    drop(conn);
+    let Some(ranker) = scanned? else {
+        return Ok(None);
+    };
+    let mut ranked = ranker.finish();
+    ranked.sort_by(|(ka, a), (kb, b)| b.total_cmp(a).then(kb.cmp(ka)));
+    let total = ranked.len() as u64;
+    ranked.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if ranked.is_empty() {
+        return Ok(Some((Vec::new(), total)));
+    }
+    let rows = Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Seq.is_in(ranked.iter().map(|((_, seq), _)| *seq)))
+        .all(db)
+        .await?;
+    let mut by_seq: std::collections::HashMap<i64, memory::Model> =
+        rows.into_iter().map(|m| (m.seq, m)).collect();
+    let hits = ranked
+        .into_iter()
+        .filter_map(|((_, seq), score)| {
+            // A row deleted since the scan is left out.
+            let memory = by_seq.remove(&seq)?;
+            let snippet = snippet(&matcher, &memory.content);
+            Some(Hit {
+                memory,
+                score,
+                snippet,
+            })
+        })
+        .collect();
+    Ok(Some((hits, total)))
 }
 
+/// Postgres answers `query_canceled` (57014) when `statement_timeout` ends a
+/// statement.
+fn postgres_canceled(e: &DbErr) -> bool {
+    match e {
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            inner
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "57014")
+        }
+        _ => false,
+    }
+}
+
+/// Postgres: the caller's rows first (a MATERIALIZED CTE by the
+/// `(user_id, seq)` index, filters applied), then `@@` and `ts_rank_cd` over
+/// those only; headlines for the page alone. One read-only transaction whose
+/// `statement_timeout` is what is left of the budget.
 async fn search_postgres(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     user_id: Uuid,
     ts_query: &str,
     filter: &Filter,
     limit: u64,
-) -> Result<(Vec<Hit>, u64), DbErr> {
+    deadline: Instant,
+) -> Result<Option<(Vec<Hit>, u64)>, DbErr> {
     let backend = DbBackend::Postgres;
     let mut p = Params {
         backend,
@@ -469,26 +569,42 @@ async fn search_postgres(
     let mut filters = String::new();
     push_filters(&mut p, &mut filters, user_id, filter);
     let lim = p.push(limit as i64);
-    // Rank every match (normalized by document length, like bm25), keep the
-    // page, and only then build headlines, which are costly.
     let sql = format!(
         "WITH q AS (SELECT to_tsquery('simple', {query}) AS query), \
-         hits AS ( \
-           SELECT {MEMORY_COLUMNS}, \
-             ts_rank_cd('{{0.1, 0.2, 0.4, 1.0}}', m.search, q.query, 1)::float8 AS score, \
+         own AS MATERIALIZED ( \
+           SELECT m.seq, m.created_at, m.search FROM memories m \
+           WHERE m.user_id = {user}{filters}), \
+         ranked AS ( \
+           SELECT own.seq, \
+             ts_rank_cd('{{0.1, 0.2, 0.4, 1.0}}', own.search, q.query, 1)::float8 AS score, \
              COUNT(*) OVER () AS total \
-           FROM memories m, q \
-           WHERE m.user_id = {user} AND m.search @@ q.query{filters} \
-           ORDER BY score DESC, m.created_at DESC, m.seq DESC \
+           FROM own, q \
+           WHERE own.search @@ q.query \
+           ORDER BY score DESC, own.created_at DESC, own.seq DESC \
            LIMIT {lim}) \
-         SELECT hits.*, ts_headline('simple', hits.content, q.query, \
+         SELECT {MEMORY_COLUMNS}, ranked.score, ranked.total, \
+           ts_headline('simple', m.content, q.query, \
            'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8, MaxFragments=1, FragmentDelimiter=\" … \"') AS snippet \
-         FROM hits, q \
-         ORDER BY hits.score DESC, hits.created_at DESC, hits.seq DESC"
+         FROM ranked JOIN memories m ON m.seq = ranked.seq, q \
+         ORDER BY ranked.score DESC, m.created_at DESC, m.seq DESC"
     );
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, p.values))
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Ok(None);
+    }
+    let txn = db.begin().await?;
+    let ms = Ord::max(u64::try_from(left.as_millis()).unwrap_or(u64::MAX), 1);
+    txn.execute_unprepared(&format!("SET LOCAL statement_timeout = {ms}"))
         .await?;
+    let rows = match txn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, p.values))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) if postgres_canceled(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    txn.commit().await?;
     let mut total = 0u64;
     let mut hits = Vec::with_capacity(rows.len());
     for row in rows {
@@ -499,7 +615,7 @@ async fn search_postgres(
             snippet: row.try_get::<String>("", "snippet")?,
         });
     }
-    Ok((hits, total))
+    Ok(Some((hits, total)))
 }
 
 fn push_filters(p: &mut Params, sql: &mut String, user_id: Uuid, filter: &Filter) {
