@@ -12,8 +12,8 @@ mod m20261122_000003_audit_events;
 mod m20261122_000004_oauth;
 mod m20261122_000005_connections;
 mod m20261202_000006_owned_clients;
-mod m20261210_000007_idempotency_keys;
-mod m20261211_000008_search_owner_first;
+mod m20261203_000007_idempotency_keys;
+mod m20261203_000008_search_owner_first;
 
 /// The ordered list of every migration mcpgate knows.
 pub struct Migrator;
@@ -28,8 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_oauth::Migration),
             Box::new(m20261122_000005_connections::Migration),
             Box::new(m20261202_000006_owned_clients::Migration),
-            Box::new(m20261210_000007_idempotency_keys::Migration),
-            Box::new(m20261211_000008_search_owner_first::Migration),
+            Box::new(m20261203_000007_idempotency_keys::Migration),
+            Box::new(m20261203_000008_search_owner_first::Migration),
         ]
     }
 }

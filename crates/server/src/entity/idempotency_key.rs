@@ -1,4 +1,4 @@
-//! `idempotency_keys` (schema in mcpgate-migration `m20261210_000007_idempotency_keys`).
+//! `idempotency_keys` (schema in mcpgate-migration `m20261203_000007_idempotency_keys`).
 
 use sea_orm::entity::prelude::*;
 
