@@ -12,8 +12,11 @@ use mcpgate_client::{
 async fn main() -> Result<(), ClientError> {
     let url = std::env::var("MCPGATE_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let query = std::env::args().nth(1).unwrap_or_else(|| "notes".into());
-    let path =
-        FileTokenStore::default_path().ok_or_else(|| ClientError::Store("no config dir".into()))?;
+    // A file of its own: sharing `mcpg`'s would replace its login with
+    // this read-only one.
+    let path = FileTokenStore::default_path()
+        .ok_or_else(|| ClientError::Store("no config dir".into()))?
+        .with_file_name("example-credentials.json");
     let store = Arc::new(FileTokenStore::new(path));
     // Reuse a stored login, or log in now.
     let credential = match OAuthCredential::from_store(&url, store.clone())? {
