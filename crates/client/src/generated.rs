@@ -157,11 +157,12 @@ pub mod types {
     }
     ///A new key for the caller.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct CreateKeyRequest {
-        ///Lifetime in days, 1-3650; default: no expiry.
+        ///Lifetime in days; default: no expiry.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub expires_in_days: ::std::option::Option<i64>,
-        ///What the key is for, 1-100 characters.
+        ///What the key is for.
         pub name: ::std::string::String,
         /**Scopes for the key; default: the scopes of the credential creating it.
 Must be a subset of them (403 `insufficient_scope` otherwise).*/
@@ -175,18 +176,19 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
     }
     ///A new memory.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct CreateMemoryRequest {
-        ///1-50,000 characters.
+        ///The text to remember.
         pub content: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub memory_type: ::std::option::Option<MemoryType>,
         ///Any JSON object of at most 16 KiB.
         #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
         pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        ///At most 20 tags of 1-50 characters; trimmed, lower-cased, deduplicated.
+        ///Tags without commas; trimmed, lower-cased, deduplicated.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub tags: ::std::vec::Vec<::std::string::String>,
-        ///1-200 characters.
+        ///A short title; trimmed.
         pub title: ::std::string::String,
     }
     impl CreateMemoryRequest {
@@ -458,14 +460,15 @@ registered it.*/
         }
     }
     /**A new account. Every field is optional: an account can live on API keys
-alone. `email` is unique; `password` (8 characters to 72 bytes, needs
+alone. `email` is unique; `password` (needs
 `email`) is for the web login.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct RegisterRequest {
         ///Email address, unique per server (stored lower-cased).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
-        ///Display name, 1-100 characters.
+        ///Display name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
         ///Password for the web login; stored with bcrypt.
@@ -494,8 +497,9 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     }
     ///A new secret for an existing key.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct RotateKeyRequest {
-        ///Seconds the old secret stays valid, 0-604800; default 0 (invalid at once).
+        ///Seconds the old secret stays valid; default 0 (invalid at once).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub grace_seconds: ::std::option::Option<i64>,
     }
@@ -506,14 +510,15 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     }
     ///A search.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct SearchRequest {
-        ///1-100, default 20.
+        ///Default 20.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<i64>,
         ///Only these kinds.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
         pub memory_types: ::std::vec::Vec<MemoryType>,
-        ///Words (all must match), `"quoted phrases"`, `prefix*`; at most 1,000 characters.
+        ///Words (all must match), `"quoted phrases"`, `prefix*`; at most 16 distinct words.
         pub query: ::std::string::String,
         ///Only memories carrying every one of these tags.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -553,6 +558,7 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     }
     ///Set or change the password of the web login.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct SetPasswordRequest {
         ///The current password; required when the account already has one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -560,7 +566,7 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
         ///The email to log in with; only for an account that has none yet.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
-        ///The new password: 8 characters to 72 bytes.
+        ///The new password; at most 72 bytes of UTF-8.
         pub password: ::std::string::String,
     }
     impl SetPasswordRequest {
@@ -570,6 +576,7 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     }
     ///Start a connection flow.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct StartRequest {
         /**Where to send the browser when the flow completes; must be on the
 server's allow-list. Without it, the callback shows a result page.*/
@@ -607,6 +614,7 @@ server's allow-list. Without it, the callback shows a result page.*/
     }
     ///A partial update: only the fields sent change.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
     pub struct UpdateMemoryRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -4206,7 +4214,7 @@ Arguments:
 - `idempotency_key`: Makes the request safe to retry: the same key with the same body
 within 24 h returns the first response and changes nothing more
 (the body is fingerprinted with a keyed hash, never stored).
-1-255 printable ASCII characters.
+Printable ASCII.
 - `body`
 ```ignore
 let response = client.user_set_password()
@@ -4249,7 +4257,7 @@ Sends a `POST` request to `/api/v1/keys`
 Arguments:
 - `idempotency_key`: Makes the request safe to retry: the same key with the same body
 within 24 h returns the first response (the same secret) and
-changes nothing more. 1-255 printable ASCII characters.
+changes nothing more. Printable ASCII.
 - `body`
 ```ignore
 let response = client.key_create()
@@ -4284,7 +4292,7 @@ Arguments:
 - `key_id`
 - `idempotency_key`: Makes the request safe to retry: the same key with the same body
 within 24 h returns the first response (the same secret) and
-changes nothing more. 1-255 printable ASCII characters.
+changes nothing more. Printable ASCII.
 - `body`
 ```ignore
 let response = client.key_rotate()
@@ -4305,7 +4313,7 @@ Arguments:
 - `created_after`: Created strictly after this instant (RFC 3339).
 - `created_before`: Created strictly before this instant (RFC 3339).
 - `cursor`: `next_cursor` of the previous page.
-- `limit`: 1-100, default 20.
+- `limit`: Default 20.
 - `memory_type`: Only this kind.
 - `tags`: Comma-separated tags; every one must be present.
 ```ignore
@@ -4329,7 +4337,7 @@ Sends a `POST` request to `/api/v1/memory`
 Arguments:
 - `idempotency_key`: Makes the request safe to retry: the same key with the same body
 within 24 h returns the first response and creates nothing more.
-1-255 printable ASCII characters.
+Printable ASCII.
 - `body`
 ```ignore
 let response = client.memory_create()
@@ -4418,7 +4426,7 @@ Sends a `GET` request to `/api/v1/audit`
 
 Arguments:
 - `cursor`: `next_cursor` of the previous page.
-- `limit`: 1-200, default 50.
+- `limit`: Default 50.
 ```ignore
 let response = client.audit_list()
     .cursor(cursor)
@@ -4518,7 +4526,7 @@ Arguments:
 - `provider`
 - `idempotency_key`: Makes the request safe to retry: the same key with the same body
 within 24 h returns the first flow and starts no other.
-1-255 printable ASCII characters.
+Printable ASCII.
 - `body`: Optional: no body means `{}`.
 ```ignore
 let response = client.connect_start()

@@ -73,7 +73,7 @@ impl AuditApi {
         &self,
         state: Data<&AppState>,
         auth: Auth,
-        /// 1-200, default 50.
+        /// Default 50.
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,

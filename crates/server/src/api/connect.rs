@@ -170,7 +170,7 @@ impl ConnectApi {
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first flow and starts no other.
-        /// 1-255 printable ASCII characters.
+        /// Printable ASCII.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         /// Optional: no body means `{}`.

@@ -29,12 +29,12 @@ pub struct KeysApi;
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// What the key is for, 1-100 characters.
+    /// What the key is for.
     pub name: String,
     /// Scopes for the key; default: the scopes of the credential creating it.
     /// Must be a subset of them (403 `insufficient_scope` otherwise).
     pub scopes: Option<Vec<String>>,
-    /// Lifetime in days, 1-3650; default: no expiry.
+    /// Lifetime in days; default: no expiry.
     pub expires_in_days: Option<i64>,
 }
 
@@ -43,7 +43,7 @@ pub struct CreateKeyRequest {
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyRequest {
-    /// Seconds the old secret stays valid, 0-604800; default 0 (invalid at once).
+    /// Seconds the old secret stays valid; default 0 (invalid at once).
     pub grace_seconds: Option<i64>,
 }
 
@@ -154,7 +154,7 @@ impl KeysApi {
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response (the same secret) and
-        /// changes nothing more. 1-255 printable ASCII characters.
+        /// changes nothing more. Printable ASCII.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateKeyRequest>,
@@ -227,7 +227,7 @@ impl KeysApi {
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response (the same secret) and
-        /// changes nothing more. 1-255 printable ASCII characters.
+        /// changes nothing more. Printable ASCII.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<RotateKeyRequest>,

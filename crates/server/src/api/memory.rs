@@ -76,13 +76,13 @@ type Metadata = BTreeMap<String, serde_json::Value>;
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMemoryRequest {
-    /// 1-200 characters.
+    /// A short title; trimmed.
     pub title: String,
-    /// 1-50,000 characters.
+    /// The text to remember.
     pub content: String,
     /// Default `context`.
     pub memory_type: Option<MemoryType>,
-    /// At most 20 tags of 1-50 characters; trimmed, lower-cased, deduplicated.
+    /// Tags without commas; trimmed, lower-cased, deduplicated.
     pub tags: Option<Vec<String>>,
     /// Any JSON object of at most 16 KiB.
     pub metadata: Option<Metadata>,
@@ -134,13 +134,13 @@ pub struct MemoryPage {
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// Words (all must match), `"quoted phrases"`, `prefix*`; at most 1,000 characters.
+    /// Words (all must match), `"quoted phrases"`, `prefix*`; at most 16 distinct words.
     pub query: String,
     /// Only these kinds.
     pub memory_types: Option<Vec<MemoryType>>,
     /// Only memories carrying every one of these tags.
     pub tags: Option<Vec<String>>,
-    /// 1-100, default 20.
+    /// Default 20.
     pub limit: Option<i64>,
 }
 
@@ -294,7 +294,7 @@ impl MemoryApi {
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response and creates nothing more.
-        /// 1-255 printable ASCII characters.
+        /// Printable ASCII.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<CreateMemoryRequest>,
@@ -342,7 +342,7 @@ impl MemoryApi {
         created_after: Query<Option<DateTime<Utc>>>,
         /// Created strictly before this instant (RFC 3339).
         created_before: Query<Option<DateTime<Utc>>>,
-        /// 1-100, default 20.
+        /// Default 20.
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,

@@ -9,6 +9,7 @@ mod authorizations;
 pub mod body;
 mod clients;
 mod connect;
+pub mod constraints;
 pub mod docs;
 pub mod error;
 mod health;
@@ -75,14 +76,29 @@ pub fn api_service() -> OpenApiService<Api, ()> {
     )
 }
 
+/// The spec with the services' rules written in ([`constraints`]).
+fn annotated(keywords: constraints::Keywords) -> serde_yaml::Value {
+    let mut spec: serde_yaml::Value =
+        serde_yaml::from_str(&api_service().spec_yaml()).expect("poem-openapi writes YAML");
+    constraints::annotate(&mut spec, keywords);
+    spec
+}
+
 /// The spec as YAML, exactly as committed in `openapi.yaml`.
 pub fn spec_yaml() -> String {
-    api_service().spec_yaml()
+    serde_yaml::to_string(&annotated(constraints::Keywords::All)).expect("YAML serializes")
 }
 
 /// The spec as JSON.
 pub fn spec_json() -> String {
-    api_service().spec()
+    serde_json::to_string_pretty(&annotated(constraints::Keywords::All))
+        .expect("a YAML value of the spec is JSON")
+}
+
+/// The spec the Rust client is generated from: `openapi.yaml` without the
+/// value rules ([`constraints::Keywords::Shape`]).
+pub fn client_spec_yaml() -> String {
+    serde_yaml::to_string(&annotated(constraints::Keywords::Shape)).expect("YAML serializes")
 }
 
 #[cfg(test)]

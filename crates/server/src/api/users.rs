@@ -22,13 +22,13 @@ use crate::{
 pub struct UsersApi;
 
 /// A new account. Every field is optional: an account can live on API keys
-/// alone. `email` is unique; `password` (8 characters to 72 bytes, needs
+/// alone. `email` is unique; `password` (needs
 /// `email`) is for the web login.
 #[derive(Object, serde::Deserialize)]
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// Display name, 1-100 characters.
+    /// Display name.
     pub name: Option<String>,
     /// Email address, unique per server (stored lower-cased).
     pub email: Option<String>,
@@ -89,7 +89,7 @@ pub enum MeResponse {
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
-    /// The new password: 8 characters to 72 bytes.
+    /// The new password; at most 72 bytes of UTF-8.
     pub password: String,
     /// The current password; required when the account already has one.
     pub current_password: Option<String>,
@@ -169,7 +169,7 @@ impl UsersApi {
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response and changes nothing more
         /// (the body is fingerprinted with a keyed hash, never stored).
-        /// 1-255 printable ASCII characters.
+        /// Printable ASCII.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
         body: JsonBody<SetPasswordRequest>,

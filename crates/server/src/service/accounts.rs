@@ -54,7 +54,7 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<Register
             state.config.rate_limit_registration_per_minute,
         )?;
     }
-    let name = validate::optional_text("name", input.name.as_deref(), 100)?;
+    let name = validate::optional_text("name", input.name.as_deref(), validate::NAME_MAX_CHARS)?;
     let email = input
         .email
         .as_deref()

@@ -55,7 +55,7 @@ pub async fn create(
     input: CreateInput,
 ) -> Result<CreatedKey> {
     principal.require(Scope::KeysWrite)?;
-    let name = validate::text("name", &input.name, 100)?;
+    let name = validate::text("name", &input.name, validate::NAME_MAX_CHARS)?;
     let scopes = match input.scopes {
         None => principal.credential.scopes.clone(),
         Some(names) => {
@@ -65,8 +65,11 @@ pub async fn create(
                     "must not be empty; omit it to give the key your own scopes",
                 ));
             }
-            if names.len() > Scope::ALL.len() * 2 {
-                return Err(Error::validation("scopes", "too many entries"));
+            if names.len() > Scope::ALL.len() {
+                return Err(Error::validation(
+                    "scopes",
+                    format!("must have at most {} entries", Scope::ALL.len()),
+                ));
             }
             Scopes::parse(&names).map_err(|e| Error::validation("scopes", e.to_string()))?
         }

@@ -116,7 +116,8 @@ fn memory_type(value: &str) -> Result<String> {
 
 /// Trim, lower-case and deduplicate tags (order kept).
 pub fn tags(field: &str, values: &[String]) -> Result<Vec<String>> {
-    if values.len() > MAX_TAGS * 5 {
+    // Counted as sent, duplicates too: the limit the spec states.
+    if values.len() > MAX_TAGS {
         return Err(Error::validation(field, format!("at most {MAX_TAGS} tags")));
     }
     let mut out: Vec<String> = Vec::new();
@@ -129,9 +130,6 @@ pub fn tags(field: &str, values: &[String]) -> Result<Vec<String>> {
         if !out.contains(&tag) {
             out.push(tag);
         }
-    }
-    if out.len() > MAX_TAGS {
-        return Err(Error::validation(field, format!("at most {MAX_TAGS} tags")));
     }
     Ok(out)
 }

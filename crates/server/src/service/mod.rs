@@ -20,4 +20,4 @@ pub mod search_query;
 pub mod search_rank;
 pub mod sessions;
 pub mod usage;
-mod validate;
+pub mod validate;

@@ -2,6 +2,11 @@
 
 use crate::error::{Error, Result};
 
+/// Display names of accounts and keys.
+pub const NAME_MAX_CHARS: usize = 100;
+/// RFC 5321's limit on a forward path.
+pub const EMAIL_MAX_CHARS: usize = 254;
+
 /// Trim `value` and check it is 1..=max characters without control characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String> {
     let value = value.trim();
@@ -30,7 +35,7 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Opt
 
 /// A plausible email address, trimmed and lower-cased.
 pub fn email(field: &str, value: &str) -> Result<String> {
-    let value = text(field, value, 254)?.to_lowercase();
+    let value = text(field, value, EMAIL_MAX_CHARS)?.to_lowercase();
     let invalid = || Error::validation(field, "must be an email address like name@example.com");
     let (local, domain) = value.split_once('@').ok_or_else(invalid)?;
     if local.is_empty()
