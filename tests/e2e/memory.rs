@@ -120,10 +120,15 @@ e2e! {
         // 16 KiB of JSON exactly: {"k":"<16377 chars>"}
         r.metadata.insert("k".into(), "m".repeat(16 * 1024 - 8).into());
         ok(r).await.expect("16 KiB metadata");
-        // Duplicates after normalization do not count twice.
+        // Duplicates after normalization are stored once.
         let mut r = at("t".into(), "c".into());
-        r.tags = (0..20).flat_map(|i| [format!("T{i}"), format!("t{i} ")]).collect();
-        assert_eq!(ok(r).await.unwrap().into_inner().tags.len(), 20);
+        r.tags = (0..10).flat_map(|i| [format!("T{i}"), format!("t{i} ")]).collect();
+        assert_eq!(ok(r).await.unwrap().into_inner().tags.len(), 10);
+        // The limit counts the entries sent, as the spec's maxItems does.
+        let mut r = at("t".into(), "c".into());
+        r.tags = (0..21).map(|i| format!("t{}", i % 2)).collect();
+        let (status, body) = expect_error(ok(r).await);
+        assert_eq!((status, body.field.as_deref()), (400, Some("tags")));
 
         // Raw bodies: wrong types and enum values are named too.
         let raw = |body: &'static str| {

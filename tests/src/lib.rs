@@ -135,6 +135,7 @@ pub mod browser;
 pub mod mcp;
 pub mod oauth;
 pub mod proxy;
+pub mod spec;
 
 // ---------------------------------------------------------------- logs
 
@@ -290,6 +291,8 @@ pub struct TestServer {
     pub clock: Arc<ManualClock>,
     pub backend: Backend,
     config: Config,
+    /// Every response of this server (and its replicas) against the spec.
+    pub spec: spec::SpecCheck,
     _dir: tempfile::TempDir,
     /// Kept until the server is dropped: dropping it drops the database.
     _pg: Option<PgDatabase>,
@@ -335,6 +338,7 @@ impl TestServer {
         };
         customize(&mut base);
         let own_public_url = base.public_url == Config::default().public_url;
+        let spec = spec::SpecCheck::default();
         let mut attempt = 0;
         let (config, running) = loop {
             attempt += 1;
@@ -348,7 +352,7 @@ impl TestServer {
                 config.public_url = format!("http://{host}:{port}");
             }
             config.validate().expect("valid test config");
-            match Server::start_with_clock(config.clone(), clock.clone()).await {
+            match Server::start_wrapped(config.clone(), clock.clone(), Some(spec.around())).await {
                 Ok(running) => break (config, running),
                 Err(mcpgate_server::server::StartError::Listen { .. }) if attempt < 5 => continue,
                 Err(e) => panic!("server starts: {e}"),
@@ -360,6 +364,7 @@ impl TestServer {
             clock,
             backend,
             config,
+            spec,
             _dir: dir,
             _pg: pg,
         }
@@ -370,7 +375,7 @@ impl TestServer {
     pub async fn replica(&self) -> Replica {
         let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".parse().expect("addr");
-        let running = Server::start_with_clock(config, self.clock.clone())
+        let running = Server::start_wrapped(config, self.clock.clone(), Some(self.spec.around()))
             .await
             .expect("replica starts");
         Replica {
@@ -395,20 +400,26 @@ impl TestServer {
     pub async fn restart(mut self) -> Self {
         let running = self.running.take().expect("running");
         running.shutdown().await.expect("graceful shutdown");
-        let running = Server::start_with_clock(self.config.clone(), self.clock.clone())
-            .await
-            .expect("server restarts");
+        let running = Server::start_wrapped(
+            self.config.clone(),
+            self.clock.clone(),
+            Some(self.spec.around()),
+        )
+        .await
+        .expect("server restarts");
         self.url = running.url();
         self.running = Some(running);
         self
     }
 
-    /// Stop gracefully, then check that no secret seen so far was logged.
+    /// Stop gracefully, then check that no secret seen so far was logged
+    /// and that every response matched the spec.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await.expect("graceful shutdown");
         }
         assert_no_secret_in_logs();
+        self.spec.assert_clean();
     }
 
     /// The server's state (database, config) for assertions on storage.
@@ -478,6 +489,11 @@ impl Drop for TestServer {
         // the port and the database are released.
         if let Some(running) = self.running.take() {
             drop(running);
+        }
+        // A test that never stops its server is checked here; one that
+        // already failed is not failed twice.
+        if !std::thread::panicking() {
+            self.spec.assert_clean();
         }
     }
 }

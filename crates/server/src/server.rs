@@ -40,6 +40,17 @@ pub enum StartError {
 
 pub struct Server;
 
+/// A wrapper around the whole application, for embedding mcpgate in a larger
+/// poem service: extra middleware outside every route (the end-to-end suite
+/// checks every response against `openapi.yaml` this way).
+pub type Around = Arc<
+    dyn Fn(
+            poem::endpoint::BoxEndpoint<'static, poem::Response>,
+        ) -> poem::endpoint::BoxEndpoint<'static, poem::Response>
+        + Send
+        + Sync,
+>;
+
 /// A server running in the background.
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -59,6 +70,16 @@ impl Server {
     pub async fn start_with_clock(
         config: Config,
         clock: Arc<dyn Clock>,
+    ) -> Result<RunningServer, StartError> {
+        Self::start_wrapped(config, clock, None).await
+    }
+
+    /// Like [`Server::start_with_clock`], serving the application wrapped
+    /// by `around`.
+    pub async fn start_wrapped(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        around: Option<Around>,
     ) -> Result<RunningServer, StartError> {
         let state = prepare(config, clock).await?;
         crate::service::oauth::clients::ensure_docs_client(&state)
@@ -87,7 +108,7 @@ impl Server {
             .find_map(|a| a.as_socket_addr().copied())
             .unwrap_or(addr);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(acceptor, state.clone(), rx));
+        let task = tokio::spawn(run(acceptor, state.clone(), rx, around));
         tracing::info!(
             listen = %local,
             public_url = %state.config.public_url,
@@ -170,6 +191,7 @@ async fn run(
     acceptor: impl Acceptor + 'static,
     state: AppState,
     stop: oneshot::Receiver<()>,
+    around: Option<Around>,
 ) -> std::io::Result<()> {
     let (stop_flusher, flusher_stopped) = tokio::sync::watch::channel(false);
     let flusher = tokio::spawn(flush_loop(state.clone(), flusher_stopped.clone()));
@@ -180,9 +202,14 @@ async fn run(
     if state.config.idle_timeout_secs > 0 {
         server = server.idle_timeout(Duration::from_secs(state.config.idle_timeout_secs));
     }
+    let app = poem::EndpointExt::boxed(crate::http::app(state.clone()));
+    let app = match around {
+        Some(around) => around(app),
+        None => app,
+    };
     let result = server
         .run_with_graceful_shutdown(
-            crate::http::app(state.clone()),
+            app,
             async {
                 let _ = stop.await;
             },

@@ -36,15 +36,19 @@ pub enum ProbeError {
     /// The database is unreachable.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
+    /// The per-IP limit, which covers every route, was exceeded;
+    /// `Retry-After` says when to try again (seconds).
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
 
 impl From<ApiError> for ProbeError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::Unavailable(body, _) => ProbeError::Unavailable(body),
+            ApiError::TooManyRequests(body, after) => ProbeError::TooManyRequests(body, after),
             ApiError::BadRequest(body)
             | ApiError::Unauthorized(body, _)
-            | ApiError::TooManyRequests(body, _)
             | ApiError::Forbidden(body)
             | ApiError::NotFound(body)
             | ApiError::Conflict(body, _)
