@@ -22,6 +22,7 @@ mod oauth_security;
 mod outage;
 mod proxy;
 mod registration;
+mod rest_scopes;
 mod sdk;
 mod search;
 mod slow_clients;
