@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use mcpgate_e2e::oauth::http;
 use mcpgate_server::scope::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -139,10 +140,7 @@ struct Sent {
 }
 
 async fn send(server: &TestServer, op: &Operation, path: &str, key: Option<&str>) -> Sent {
-    let http = mcpgate_client::http_client_builder()
-        .build()
-        .expect("http client");
-    let mut req = http.request(op.method.clone(), format!("{}{path}", server.url));
+    let mut req = http().request(op.method.clone(), format!("{}{path}", server.url));
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
@@ -157,9 +155,7 @@ async fn send(server: &TestServer, op: &Operation, path: &str, key: Option<&str>
 
 /// `POST /api/v1/keys` with `owner`: a key holding exactly `scopes`, and its id.
 async fn key_with(server: &TestServer, owner: &str, scopes: &BTreeSet<&str>) -> (String, String) {
-    let resp = mcpgate_client::http_client_builder()
-        .build()
-        .expect("http client")
+    let resp = http()
         .post(format!("{}/api/v1/keys", server.url))
         .bearer_auth(owner)
         .json(&json!({"name": "scope coverage", "scopes": scopes}))
@@ -218,14 +214,13 @@ e2e! {
         // Real objects for the path parameters, made with the owner's key
         // (which holds every scope); none of them is the key under test.
         let (_, victim_id) = key_with(&server, &owner, &all).await;
-        let http = mcpgate_client::http_client_builder().build().expect("http client");
-        let memory: Value = http
+        let memory: Value = http()
             .post(format!("{}/api/v1/memory", server.url))
             .bearer_auth(&owner)
             .json(&json!({"title": "Target", "content": "A memory to read, change and delete."}))
             .send().await.unwrap().json().await.unwrap();
         let memory_id = memory["id"].as_str().expect("memory id").to_owned();
-        let client: Value = http
+        let client: Value = http()
             .post(format!("{}/oauth/register", server.url))
             .bearer_auth(&owner)
             .json(&json!({
