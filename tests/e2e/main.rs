@@ -21,6 +21,7 @@ mod oauth;
 mod oauth_security;
 mod outage;
 mod proxy;
+mod readme;
 mod registration;
 mod rest_scopes;
 mod sdk;
