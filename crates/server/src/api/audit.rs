@@ -4,7 +4,11 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Object, OpenApi};
 
-use super::{auth::Auth, error::ApiResult, ApiTags};
+use super::{
+    auth::{Auth, OAuthScope},
+    error::ApiResult,
+    ApiTags,
+};
 use crate::{entity::audit_event, service::audit, state::AppState};
 
 pub struct AuditApi;
@@ -72,7 +76,7 @@ impl AuditApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysRead")] auth: Auth,
         /// Default 50.
         limit: Query<Option<i64>>,
         /// `next_cursor` of the previous page.

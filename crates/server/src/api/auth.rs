@@ -1,9 +1,11 @@
 //! `Auth`: the typed credential argument of every protected operation.
 //!
 //! A handler that takes `auth: Auth` is documented in the spec with the
-//! `ApiKey` (header `X-API-Key`) and `Bearer` security schemes, and only runs
-//! once the credential is valid. Scopes are then checked by the service
-//! (`principal.require(..)`), which answers 403 `insufficient_scope`.
+//! `ApiKey` (header `X-API-Key`), `Bearer` and `OAuth` security schemes, and
+//! only runs once the credential is valid. The scope it needs is declared on
+//! the argument (`#[oai(scope = "OAuthScope::..")]`), so the spec states it;
+//! the service checks it (`principal.require(..)`), which answers 403
+//! `insufficient_scope`.
 
 use poem::{Request, RequestBody};
 use poem_openapi::{
@@ -42,10 +44,13 @@ struct ApiKeyScheme(ApiKey);
 #[oai(rename = "Bearer", ty = "bearer")]
 struct BearerScheme(Bearer);
 
-/// The scopes, as the OAuth security scheme lists them.
-#[allow(dead_code)]
+/// The scopes, as the OAuth security scheme lists them and as operations
+/// declare them: `#[oai(scope = "OAuthScope::KeysRead")] auth: Auth` puts
+/// `keys:read` in each of the operation's security requirements (API keys
+/// carry the same scopes as access tokens). Enforcement is the service's
+/// `principal.require(..)`; the end-to-end suite checks the two agree.
 #[derive(poem_openapi::OAuthScopes)]
-enum OAuthScope {
+pub enum OAuthScope {
     /// Read and search memories.
     #[oai(rename = "memories:read")]
     MemoriesRead,

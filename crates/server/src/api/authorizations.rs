@@ -4,7 +4,11 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 
-use super::{auth::Auth, error::ApiResult, ApiTags};
+use super::{
+    auth::{Auth, OAuthScope},
+    error::ApiResult,
+    ApiTags,
+};
 use crate::{service::oauth, state::AppState};
 
 pub struct AuthorizationsApi;
@@ -59,7 +63,7 @@ impl AuthorizationsApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysRead")] auth: Auth,
     ) -> ApiResult<AuthorizationListResponse> {
         let list = oauth::authorizations(&state, &auth.0).await?;
         Ok(AuthorizationListResponse::Ok(Json(AuthorizationList {
@@ -90,7 +94,7 @@ impl AuthorizationsApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysWrite")] auth: Auth,
         client_id: Path<String>,
     ) -> ApiResult<AuthorizationRevokedResponse> {
         oauth::revoke_authorization(&state, &auth.0, &client_id).await?;

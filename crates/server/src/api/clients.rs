@@ -5,7 +5,11 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, Object, OpenApi};
 
-use super::{auth::Auth, error::ApiResult, ApiTags};
+use super::{
+    auth::{Auth, OAuthScope},
+    error::ApiResult,
+    ApiTags,
+};
 use crate::{
     service::oauth::clients::{self, Client},
     state::AppState,
@@ -86,7 +90,11 @@ impl ClientsApi {
         operation_id = "client_list",
         tag = "ApiTags::Clients"
     )]
-    async fn list(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<OwnedClientListResponse> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "OAuthScope::KeysRead")] auth: Auth,
+    ) -> ApiResult<OwnedClientListResponse> {
         let owned = clients::owned(&state, &auth.0).await?;
         Ok(OwnedClientListResponse::Ok(Json(OwnedClientList {
             clients: owned.into_iter().map(shown).collect(),
@@ -104,7 +112,7 @@ impl ClientsApi {
     async fn get(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysRead")] auth: Auth,
         client_id: Path<String>,
     ) -> ApiResult<OwnedClientResponse> {
         let c = clients::get_owned(&state, &auth.0, &client_id).await?;
@@ -122,7 +130,7 @@ impl ClientsApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysWrite")] auth: Auth,
         client_id: Path<String>,
     ) -> ApiResult<OwnedClientDeletedResponse> {
         clients::delete_owned(&state, &auth.0, &client_id).await?;

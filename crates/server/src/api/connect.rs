@@ -11,7 +11,7 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::Auth,
+    auth::{Auth, OAuthScope},
     body::OptionalJsonBody,
     error::ApiResult,
     idempotency::{self as idempotent, StoredJson},
@@ -136,7 +136,7 @@ impl ConnectApi {
     async fn providers(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::ConnectionsRead")] auth: Auth,
     ) -> ApiResult<ProviderListResponse> {
         let list = connect::providers(&state, &auth.0).await?;
         Ok(ProviderListResponse::Ok(Json(ProviderList {
@@ -165,7 +165,7 @@ impl ConnectApi {
     async fn start(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::ConnectionsWrite")] auth: Auth,
         provider: Path<String>,
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
@@ -208,7 +208,7 @@ impl ConnectApi {
     async fn status(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::ConnectionsRead")] auth: Auth,
         provider: Path<String>,
     ) -> ApiResult<ConnectionResponse> {
         let c = connect::get(&state, &auth.0, &provider).await?;
@@ -238,7 +238,7 @@ impl ConnectApi {
     async fn token(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::ConnectionsToken")] auth: Auth,
         provider: Path<String>,
     ) -> ApiResult<UpstreamTokenResponse> {
         let t = connect::token(&state, &auth.0, &provider).await?;
@@ -261,7 +261,7 @@ impl ConnectApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::ConnectionsWrite")] auth: Auth,
         provider: Path<String>,
     ) -> ApiResult<DisconnectedResponse> {
         connect::delete(&state, &auth.0, &provider).await?;

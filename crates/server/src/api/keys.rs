@@ -9,7 +9,7 @@ use poem_openapi::{
 };
 
 use super::{
-    auth::Auth,
+    auth::{Auth, OAuthScope},
     body::JsonBody,
     error::ApiResult,
     idempotency::{self as idempotent, StoredJson},
@@ -150,7 +150,7 @@ impl KeysApi {
     async fn create(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysWrite")] auth: Auth,
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response (the same secret) and
@@ -186,7 +186,11 @@ impl KeysApi {
         operation_id = "key_list",
         tag = "ApiTags::Keys"
     )]
-    async fn list(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<KeyListResponse> {
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "OAuthScope::KeysRead")] auth: Auth,
+    ) -> ApiResult<KeyListResponse> {
         let keys = keys::list(&state, &auth.0).await?;
         Ok(KeyListResponse::Ok(Json(ApiKeyList {
             keys: keys.into_iter().map(listed).collect(),
@@ -204,7 +208,7 @@ impl KeysApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysWrite")] auth: Auth,
         key_id: Path<String>,
     ) -> ApiResult<RevokedResponse> {
         keys::revoke(&state, &auth.0, &key_id).await?;
@@ -222,7 +226,7 @@ impl KeysApi {
     async fn rotate(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysWrite")] auth: Auth,
         key_id: Path<String>,
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body

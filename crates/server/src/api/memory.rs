@@ -12,7 +12,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
-    auth::Auth,
+    auth::{Auth, OAuthScope},
     body::JsonBody,
     error::{ApiError, ApiResult},
     idempotency::{self as idempotent, StoredJson},
@@ -290,7 +290,7 @@ impl MemoryApi {
     async fn create(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::MemoriesWrite")] auth: Auth,
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response and creates nothing more.
@@ -333,7 +333,7 @@ impl MemoryApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::MemoriesRead")] auth: Auth,
         /// Only this kind.
         memory_type: Query<Option<MemoryType>>,
         /// Comma-separated tags; every one must be present.
@@ -386,7 +386,7 @@ impl MemoryApi {
     async fn search(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::MemoriesRead")] auth: Auth,
         body: JsonBody<SearchRequest>,
     ) -> ApiResult<SearchResponseBody> {
         let req = body.0;
@@ -428,7 +428,11 @@ impl MemoryApi {
         operation_id = "memory_stats",
         tag = "ApiTags::Memory"
     )]
-    async fn stats(&self, state: Data<&AppState>, auth: Auth) -> ApiResult<StatsResponse> {
+    async fn stats(
+        &self,
+        state: Data<&AppState>,
+        #[oai(scope = "OAuthScope::MemoriesRead")] auth: Auth,
+    ) -> ApiResult<StatsResponse> {
         let s = svc::stats(&state, &auth.0).await?;
         Ok(StatsResponse::Ok(Json(MemoryStats {
             total_memories: s.total_memories,
@@ -454,7 +458,7 @@ impl MemoryApi {
     async fn get(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::MemoriesRead")] auth: Auth,
         id: Path<String>,
     ) -> ApiResult<MemoryResponse> {
         let m = svc::get(&state, &auth.0, memory_id(&id)?).await?;
@@ -473,7 +477,7 @@ impl MemoryApi {
     async fn update(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::MemoriesWrite")] auth: Auth,
         id: Path<String>,
         /// The version the change is based on, as returned in `ETag`.
         #[oai(name = "If-Match")]
@@ -511,7 +515,7 @@ impl MemoryApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::MemoriesWrite")] auth: Auth,
         id: Path<String>,
     ) -> ApiResult<DeletedResponse> {
         svc::delete(&state, &auth.0, memory_id(&id)?).await?;

@@ -6,7 +6,7 @@ use poem_openapi::{param::Header, payload::Json, ApiResponse, Object, OpenApi};
 use secrecy::SecretString;
 
 use super::{
-    auth::Auth,
+    auth::{Auth, OAuthScope},
     body::JsonBody,
     error::ApiResult,
     idempotency::{self as idempotent, StoredJson},
@@ -164,7 +164,7 @@ impl UsersApi {
     async fn set_password(
         &self,
         state: Data<&AppState>,
-        auth: Auth,
+        #[oai(scope = "OAuthScope::KeysWrite")] auth: Auth,
         request: &poem::Request,
         /// Makes the request safe to retry: the same key with the same body
         /// within 24 h returns the first response and changes nothing more
