@@ -26,7 +26,8 @@ use crate::{
     state::AppState,
 };
 
-/// An API key in the `X-API-Key` header.
+/// An API key in the `X-API-Key` header. A key holds scopes as a token
+/// does: an operation needs the scopes its `OAuth` requirement lists.
 #[allow(dead_code)]
 #[derive(SecurityScheme)]
 #[oai(
@@ -38,7 +39,8 @@ use crate::{
 struct ApiKeyScheme(ApiKey);
 
 /// An API key or an OAuth access token (audience `<public url>/api`) as
-/// `Authorization: Bearer <credential>`.
+/// `Authorization: Bearer <credential>`, held to the scopes the operation's
+/// `OAuth` requirement lists.
 #[allow(dead_code)]
 #[derive(SecurityScheme)]
 #[oai(rename = "Bearer", ty = "bearer")]

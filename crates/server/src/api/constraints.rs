@@ -292,6 +292,19 @@ pub fn annotate(spec: &mut Value, keywords: Keywords) -> Vec<String> {
                 let Some(op) = op.as_mapping_mut() else {
                     continue;
                 };
+                // OpenAPI 3.0 (§4.7.30): only OAuth and OpenID Connect
+                // requirements list scopes; the others' arrays are empty.
+                // A key carries the same scopes as a token, as the API key
+                // and Bearer scheme descriptions say.
+                if let Some(security) = op.get_mut("security").and_then(Value::as_sequence_mut) {
+                    for requirement in security.iter_mut().filter_map(Value::as_mapping_mut) {
+                        for (scheme, scopes) in requirement.iter_mut() {
+                            if scheme.as_str() != Some("OAuth") {
+                                *scopes = Value::Sequence(Vec::new());
+                            }
+                        }
+                    }
+                }
                 let id = op
                     .get("operationId")
                     .and_then(Value::as_str)
