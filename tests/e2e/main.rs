@@ -27,6 +27,7 @@ mod rest_scopes;
 mod sdk;
 mod search;
 mod slow_clients;
+mod spec_requests;
 mod text_input;
 mod usage;
 

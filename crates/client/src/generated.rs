@@ -471,7 +471,8 @@ alone. `email` is unique; `password` (needs
         ///Display name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
-        ///Password for the web login; stored with bcrypt.
+        /**Password for the web login, at most 72 bytes of UTF-8; stored with
+bcrypt.*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub password: ::std::option::Option<::std::string::String>,
     }

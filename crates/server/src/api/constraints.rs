@@ -168,7 +168,6 @@ pub const FIELDS: &[(&str, &str, Rule)] = &[
     ("RegisterRequest", "email", Rule::Email),
     ("RegisterRequest", "password", PASSWORD),
     ("SetPasswordRequest", "password", PASSWORD),
-    ("SetPasswordRequest", "current_password", PASSWORD),
     ("SetPasswordRequest", "email", Rule::Email),
     ("CreateKeyRequest", "name", NAME),
     (

@@ -32,7 +32,8 @@ pub struct RegisterRequest {
     pub name: Option<String>,
     /// Email address, unique per server (stored lower-cased).
     pub email: Option<String>,
-    /// Password for the web login; stored with bcrypt.
+    /// Password for the web login, at most 72 bytes of UTF-8; stored with
+    /// bcrypt.
     pub password: Option<String>,
 }
 

@@ -45,6 +45,9 @@ pub fn email(field: &str, value: &str) -> Result<String> {
         || domain.ends_with('.')
         || domain.contains("..")
         || value.chars().any(char::is_whitespace)
+        // RFC 5321's limits, which the spec's `format: email` implies.
+        || local.chars().count() > 64
+        || domain.split('.').any(|label| label.chars().count() > 63)
     {
         return Err(invalid());
     }
@@ -97,6 +100,8 @@ mod tests {
             "a b@c.d",
             "a@.c",
             "a@c..d",
+            &format!("{}@example.com", "l".repeat(65)),
+            &format!("a@{}.com", "d".repeat(64)),
         ] {
             assert_eq!(field_of(email("email", bad)), "email", "{bad}");
         }
