@@ -18,7 +18,28 @@ use figment::{
     Figment,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+mod env;
+mod error;
+
+pub use env::Kind as KeyKind;
+use error::describe_figment_error;
+pub use error::ConfigError;
+
+/// Every top-level configuration key and how the environment writes it.
+pub fn keys() -> &'static std::collections::BTreeMap<String, KeyKind> {
+    env::keys()
+}
+
+/// Secrets serialize as `null` when absent and as a placeholder when set:
+/// a serialized `Config` (the source of the key list) never holds one.
+fn redacted<S: serde::Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        None => s.serialize_none(),
+        Some(_) => s.serialize_str("[redacted]"),
+    }
+}
 
 /// Who may create an account through `POST /api/v1/users/register`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
@@ -45,7 +66,7 @@ pub enum TokenAuthMethod {
 /// One `[providers.<name>]` table: a connection provider, or overrides of a
 /// built-in one. Every field is optional here; the catalog checks that the
 /// merged entry is complete.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
     pub display_name: Option<String>,
@@ -62,6 +83,7 @@ pub struct ProviderConfig {
     pub token_auth_method: Option<TokenAuthMethod>,
     pub authorization_params: Option<std::collections::BTreeMap<String, String>>,
     pub client_id: Option<String>,
+    #[serde(serialize_with = "redacted")]
     pub client_secret: Option<SecretString>,
     pub client_secret_file: Option<PathBuf>,
 }
@@ -98,7 +120,7 @@ pub enum LogFormat {
 }
 
 /// The whole configuration of a server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on (`MCPGATE_LISTEN`, `--listen`).
@@ -108,15 +130,18 @@ pub struct Config {
     /// Canonical public URL: the OAuth issuer and base of every redirect URI.
     pub public_url: String,
     /// `postgres://…` or `sqlite://…`; default: SQLite in the data dir.
+    #[serde(serialize_with = "redacted")]
     pub database_url: Option<SecretString>,
     pub database_url_file: Option<PathBuf>,
     /// Largest number of pooled database connections.
     pub database_max_connections: u32,
     /// Master key for encryption at rest: base64 of 32 bytes.
+    #[serde(serialize_with = "redacted")]
     pub encryption_key: Option<SecretString>,
     pub encryption_key_file: Option<PathBuf>,
     /// The previous master key during a rotation: still decrypts, never
     /// encrypts (see `mcpgate admin rotate-key`).
+    #[serde(serialize_with = "redacted")]
     pub encryption_key_previous: Option<SecretString>,
     pub encryption_key_previous_file: Option<PathBuf>,
     /// `open` (default) or `closed`.
@@ -271,77 +296,6 @@ impl Default for Config {
     }
 }
 
-/// Top-level keys; `MCPGATE_<KEY>` environment variables map onto them.
-const KNOWN_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "public_url",
-    "database_url",
-    "database_url_file",
-    "database_max_connections",
-    "encryption_key",
-    "encryption_key_file",
-    "encryption_key_previous",
-    "encryption_key_previous_file",
-    "registration",
-    "log",
-    "log_format",
-    "max_body_bytes",
-    "usage_flush_interval_secs",
-    "shutdown_timeout_secs",
-    "rate_limit_registration_per_minute",
-    "rate_limit_credential_per_minute",
-    "rate_limit_ip_per_minute",
-    "cors_allowed_origins",
-    "allowed_hosts",
-    "trusted_proxies",
-    "header_read_timeout_secs",
-    "body_read_timeout_secs",
-    "idle_timeout_secs",
-    "max_connections",
-    "metrics_enabled",
-    "cleanup_interval_secs",
-    "oauth_client_registration",
-    "oauth_unused_client_ttl_secs",
-    "access_token_ttl_secs",
-    "refresh_token_ttl_secs",
-    "authorization_code_ttl_secs",
-    "refresh_reuse_grace_secs",
-    "session_ttl_secs",
-    "client_metadata_allow_http",
-    "client_metadata_allow_private_addresses",
-    "client_metadata_timeout_ms",
-    "client_metadata_max_bytes",
-    "search_timeout_ms",
-    "search_concurrency_per_user",
-    "search_queue_ms",
-    "rate_limit_login_per_minute",
-    "rate_limit_token_per_minute",
-    "upstream_timeout_ms",
-    "connect_refresh_interval_secs",
-    "connect_return_to_allowed",
-    "providers",
-];
-
-/// Environment variables with the `MCPGATE_` prefix that are not config keys
-/// but are known to mcpgate or its tools.
-const KNOWN_OTHER_ENV: &[&str] = &["config"];
-
-/// A configuration problem, phrased as what to change.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration file {path} does not exist (set MCPGATE_CONFIG or --config to an existing TOML file)")]
-    MissingFile { path: PathBuf },
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-    #[error("could not read {what} from {path}: {source}")]
-    SecretFile {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
 /// Values given on the command line; each one overrides every other layer.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -381,43 +335,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let mut warnings = Vec::new();
-        let mut values = serde_json::Map::new();
-        for (name, value) in env {
-            if name == "DATABASE_URL" {
-                values.insert("database_url".into(), value.clone().into());
-                continue;
-            }
-            let Some(key) = name.strip_prefix("MCPGATE_") else {
-                continue;
-            };
-            let key = key.to_ascii_lowercase();
-            // MCPGATE_PROVIDERS__<NAME>__<FIELD>: one field of one provider.
-            if let Some(rest) = key.strip_prefix("providers__") {
-                if let Some((provider, field)) = rest.split_once("__") {
-                    let table = values
-                        .entry("providers")
-                        .or_insert_with(|| serde_json::Value::Object(Default::default()));
-                    if let Some(entry) = table.as_object_mut().map(|t| {
-                        t.entry(provider.to_owned())
-                            .or_insert_with(|| serde_json::Value::Object(Default::default()))
-                    }) {
-                        if let Some(obj) = entry.as_object_mut() {
-                            obj.insert(field.to_owned(), provider_env_value(field, value));
-                        }
-                    }
-                    continue;
-                }
-            }
-            if KNOWN_KEYS.contains(&key.as_str()) {
-                let value = env_value(&key, value);
-                values.insert(key, value);
-            } else if !KNOWN_OTHER_ENV.contains(&key.as_str()) {
-                warnings.push(format!(
-                    "ignoring environment variable {name}: not a configuration key"
-                ));
-            }
-        }
+        let (values, warnings) = env::overlay(env);
         figment = figment.merge(Serialized::defaults(values));
         if let Some(v) = overrides.listen {
             figment = figment.merge(("listen", v.to_string()));
@@ -620,91 +538,6 @@ fn is_origin_with_path(entry: &str) -> bool {
     })
 }
 
-/// Numbers in the environment arrive as strings; give figment the type the
-/// field expects so `MCPGATE_MAX_BODY_BYTES=2048` works.
-fn env_value(key: &str, value: &str) -> serde_json::Value {
-    const NUMERIC: &[&str] = &[
-        "database_max_connections",
-        "max_body_bytes",
-        "usage_flush_interval_secs",
-        "shutdown_timeout_secs",
-        "rate_limit_registration_per_minute",
-        "rate_limit_credential_per_minute",
-        "rate_limit_ip_per_minute",
-        "cleanup_interval_secs",
-        "oauth_unused_client_ttl_secs",
-        "access_token_ttl_secs",
-        "refresh_token_ttl_secs",
-        "authorization_code_ttl_secs",
-        "refresh_reuse_grace_secs",
-        "session_ttl_secs",
-        "client_metadata_timeout_ms",
-        "client_metadata_max_bytes",
-        "search_timeout_ms",
-        "search_concurrency_per_user",
-        "search_queue_ms",
-        "rate_limit_login_per_minute",
-        "rate_limit_token_per_minute",
-        "upstream_timeout_ms",
-        "connect_refresh_interval_secs",
-        "header_read_timeout_secs",
-        "body_read_timeout_secs",
-        "idle_timeout_secs",
-        "max_connections",
-    ];
-    // Lists are comma-separated: MCPGATE_CORS_ALLOWED_ORIGINS=https://a.example,https://b.example
-    if matches!(
-        key,
-        "cors_allowed_origins" | "connect_return_to_allowed" | "allowed_hosts" | "trusted_proxies"
-    ) {
-        return value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| serde_json::Value::String(s.to_owned()))
-            .collect::<Vec<_>>()
-            .into();
-    }
-    if matches!(
-        key,
-        "metrics_enabled"
-            | "client_metadata_allow_http"
-            | "client_metadata_allow_private_addresses"
-    ) {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => return true.into(),
-            "false" | "0" | "no" | "off" | "" => return false.into(),
-            _ => {}
-        }
-    }
-    if NUMERIC.contains(&key) {
-        if let Ok(n) = value.trim().parse::<u64>() {
-            return n.into();
-        }
-    }
-    value.into()
-}
-
-/// A provider field from the environment: lists are comma-separated, `pkce`
-/// is a boolean.
-fn provider_env_value(field: &str, value: &str) -> serde_json::Value {
-    match field {
-        "scopes" => value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| serde_json::Value::String(s.to_owned()))
-            .collect::<Vec<_>>()
-            .into(),
-        "pkce" => matches!(
-            value.trim().to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on"
-        )
-        .into(),
-        _ => value.into(),
-    }
-}
-
 fn resolve_secret(
     what: &'static str,
     value: &mut Option<SecretString>,
@@ -730,70 +563,6 @@ fn resolve_secret(
     }
     *value = Some(SecretString::from(trimmed.to_owned()));
     Ok(())
-}
-
-/// Figment errors can quote the offending value; for secrets that must not
-/// happen, so only the kind and the key path are kept.
-fn describe_figment_error(error: figment::Error) -> String {
-    error
-        .into_iter()
-        .map(|e| {
-            let path = e.path.join(".");
-            let kind = match &e.kind {
-                figment::error::Kind::UnknownField(field, _) => {
-                    format!("unknown key `{field}`")
-                }
-                figment::error::Kind::InvalidType(actual, expected) => {
-                    format!("expected {expected}, found {actual}")
-                }
-                figment::error::Kind::InvalidValue(_, expected) => {
-                    format!("invalid value, expected {expected}")
-                }
-                figment::error::Kind::UnknownVariant(_, expected) => {
-                    format!("expected one of {}", expected.join(", "))
-                }
-                figment::error::Kind::Message(msg) if !is_secret_path(&path) => msg.clone(),
-                other => format!("{}", KindName(other)),
-            };
-            let origin = e
-                .metadata
-                .as_ref()
-                .map(|m| format!(" (from {})", m.name))
-                .unwrap_or_default();
-            if path.is_empty() {
-                format!("{kind}{origin}")
-            } else {
-                format!("`{path}`: {kind}{origin}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn is_secret_path(path: &str) -> bool {
-    path.contains("secret") || path.contains("key") || path.contains("database_url")
-}
-
-struct KindName<'a>(&'a figment::error::Kind);
-
-impl std::fmt::Display for KindName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use figment::error::Kind::*;
-        let name = match self.0 {
-            Message(_) => "invalid value",
-            InvalidType(..) => "invalid type",
-            InvalidValue(..) => "invalid value",
-            InvalidLength(..) => "invalid length",
-            UnknownVariant(..) => "unknown variant",
-            UnknownField(..) => "unknown key",
-            MissingField(_) => "missing key",
-            DuplicateField(_) => "duplicate key",
-            ISizeOutOfRange(_) | USizeOutOfRange(_) => "number out of range",
-            Unsupported(_) => "unsupported value",
-            UnsupportedKey(..) => "unsupported key",
-        };
-        f.write_str(name)
-    }
 }
 
 #[cfg(test)]
@@ -975,6 +744,61 @@ mod tests {
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains("connect_return_to_allowed"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn keys_and_their_kinds_come_from_the_defaults() {
+        let keys = keys();
+        assert_eq!(keys.get("max_body_bytes"), Some(&KeyKind::Number));
+        assert_eq!(keys.get("metrics_enabled"), Some(&KeyKind::Bool));
+        assert_eq!(keys.get("allowed_hosts"), Some(&KeyKind::List));
+        assert_eq!(keys.get("listen"), Some(&KeyKind::Text));
+        assert_eq!(keys.get("database_url"), Some(&KeyKind::Text));
+        assert_eq!(keys.get("providers"), Some(&KeyKind::Table));
+        // Derived state is not a key.
+        assert!(!keys.contains_key("trusted_proxy_nets"));
+        // Every numeric key is read from the environment as a number.
+        let env: Vec<(String, String)> = keys
+            .iter()
+            .filter(|(_, k)| **k == KeyKind::Number)
+            .map(|(key, _)| (format!("MCPGATE_{}", key.to_uppercase()), "7".into()))
+            .collect();
+        let (values, warnings) = env::overlay(&env);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(values.values().all(|v| v == &serde_json::json!(7)));
+    }
+
+    /// The table of docs/operations.md lists every key (`providers` has a
+    /// section of its own in docs/connect.md).
+    #[test]
+    fn every_key_is_documented() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/operations.md"),
+        )
+        .unwrap();
+        let missing: Vec<&String> = keys()
+            .iter()
+            .filter(|(k, kind)| !k.ends_with("_file") && **kind != KeyKind::Table)
+            .map(|(k, _)| k)
+            .filter(|k| !doc.contains(&format!("| `{k}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/operations.md lacks {missing:?}");
+    }
+
+    #[test]
+    fn a_serialized_config_holds_no_secret() {
+        let mut c = Config::default();
+        c.database_url = Some(SecretString::from("postgres://u:hunter2@db/x".to_owned()));
+        c.encryption_key = Some(SecretString::from("k".repeat(44)));
+        c.providers.insert(
+            "gh".into(),
+            ProviderConfig {
+                client_secret: Some(SecretString::from("shh-provider-secret".to_owned())),
+                ..Default::default()
+            },
+        );
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(!text.contains("hunter2") && !text.contains("kkkk") && !text.contains("shh"));
     }
 
     #[test]
