@@ -787,9 +787,11 @@ mod tests {
 
     #[test]
     fn a_serialized_config_holds_no_secret() {
-        let mut c = Config::default();
-        c.database_url = Some(SecretString::from("postgres://u:hunter2@db/x".to_owned()));
-        c.encryption_key = Some(SecretString::from("k".repeat(44)));
+        let mut c = Config {
+            database_url: Some(SecretString::from("postgres://u:hunter2@db/x".to_owned())),
+            encryption_key: Some(SecretString::from("k".repeat(44))),
+            ..Config::default()
+        };
         c.providers.insert(
             "gh".into(),
             ProviderConfig {
