@@ -172,7 +172,7 @@ e2e! {
         let mcp = p.down.mcp(&p.down_key).await;
         let listed = mcpgate_e2e::mcp::call(&mcp, "connections_list", serde_json::json!({})).await;
         let up = listed.structured_content.unwrap()["providers"]
-            .as_array().unwrap().iter().find(|x| x["provider"] == "upstream").cloned().unwrap();
+            .as_array().unwrap().iter().find(|x| x["name"] == "upstream").cloned().unwrap();
         assert_eq!((up["connected"].as_bool(), up["status"].as_str()), (Some(true), Some("connected")));
         mcp.cancel().await.ok();
         let t = p.token().await.unwrap();

@@ -3,11 +3,13 @@
 //! every protocol revision.
 
 use mcpgate_e2e::{
-    mcp::{call, tool_names},
+    mcp::{self as harness, tool_names, McpClient},
     oauth::http,
 };
+use mcpgate_server::service::{idempotency, memories, search_query};
 use reqwest::StatusCode;
-use rmcp::model::ProtocolVersion;
+use rmcp::model::{CallToolResult, ProtocolVersion};
+use serde_json::{json, Value};
 
 use super::*;
 
@@ -21,6 +23,41 @@ const ALL_TOOLS: [&str; 8] = [
     "memory_stats",
     "memory_update",
 ];
+
+/// The errors of `instance` against the JSON Schema `schema` (formats
+/// checked too).
+fn schema_errors(schema: &Value, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("not a valid JSON Schema ({e}): {schema}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+/// `tool` called with `args`. A successful result carries
+/// `structuredContent` valid against the tool's `outputSchema`: every call
+/// in this module checks it.
+async fn call(mcp: &McpClient, tool: &'static str, args: Value) -> CallToolResult {
+    let result = harness::call(mcp, tool, args).await;
+    if result.is_error != Some(true) {
+        let tools = mcp.list_all_tools().await.unwrap();
+        let schema = tools
+            .iter()
+            .find(|t| t.name == tool)
+            .and_then(|t| t.output_schema.clone())
+            .unwrap_or_else(|| panic!("{tool} has no outputSchema"));
+        let content = result
+            .structured_content
+            .as_ref()
+            .unwrap_or_else(|| panic!("{tool} returned no structuredContent"));
+        let errors = schema_errors(&Value::Object((*schema).clone()), content);
+        assert!(errors.is_empty(), "{tool}: {errors:?} in {content}");
+    }
+    result
+}
 
 fn structured(r: &rmcp::model::CallToolResult) -> serde_json::Value {
     r.structured_content.clone().unwrap_or_default()
@@ -57,7 +94,122 @@ async fn post_raw(
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#;
 
+/// `(tool, readOnlyHint, destructiveHint, idempotentHint)`; no tool
+/// reaches beyond the caller's store (`openWorldHint: false`).
+const HINTS: [(&str, bool, bool, bool); 8] = [
+    ("connections_list", true, false, true),
+    ("memory_create", false, false, false),
+    ("memory_delete", false, true, true),
+    ("memory_get", true, false, true),
+    ("memory_list", true, false, true),
+    ("memory_search", true, false, true),
+    ("memory_stats", true, false, true),
+    ("memory_update", false, true, true),
+];
+
 e2e! {
+    async fn tools_declare_hints_and_output_schemas(backend) {
+        let server = TestServer::start(backend).await;
+        let key = server.register().await.api_key;
+        let mcp = server.mcp(&key).await;
+        let tools = mcp.list_all_tools().await.unwrap();
+        let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        names.sort();
+        assert_eq!(names, HINTS.map(|(name, ..)| name));
+        for (name, read_only, destructive, idempotent) in HINTS {
+            let tool = tools.iter().find(|t| t.name == name).unwrap();
+            let a = tool.annotations.as_ref().unwrap_or_else(|| panic!("{name} has no annotations"));
+            assert_eq!(
+                (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint),
+                (Some(read_only), Some(destructive), Some(idempotent), Some(false)),
+                "{name}"
+            );
+            let title = a.title.as_deref().unwrap_or_default();
+            assert!(!title.is_empty() && !title.contains('_'), "{name}: a title for people: {title:?}");
+            assert_eq!(tool.title.as_deref(), Some(title), "{name}");
+            let output = Value::Object((*tool.output_schema.clone().unwrap_or_else(|| panic!("{name} has no outputSchema"))).clone());
+            assert_eq!(output["type"], "object", "{name}");
+            // Both schemas compile for a standard validator.
+            schema_errors(&output, &json!({}));
+            schema_errors(&Value::Object((*tool.input_schema).clone()), &json!({}));
+        }
+        // On the wire, in the protocol's names.
+        let resp = post_raw(&server, Some(&key), None, LIST).await;
+        let body: Value = resp.json().await.unwrap();
+        let delete = body["result"]["tools"].as_array().unwrap().iter().find(|t| t["name"] == "memory_delete").unwrap();
+        assert_eq!(delete["annotations"]["destructiveHint"], true, "{delete}");
+        assert_eq!(delete["annotations"]["readOnlyHint"], false, "{delete}");
+        assert_eq!(delete["outputSchema"]["properties"]["deleted"]["type"], "string", "{delete}");
+        mcp.cancel().await.ok();
+        server.stop().await;
+    }
+
+    async fn arguments_are_held_to_the_rest_limits(backend) {
+        let server = TestServer::start(backend).await;
+        let key = server.register().await.api_key;
+        let mcp = server.mcp(&key).await;
+        let tools = mcp.list_all_tools().await.unwrap();
+        let input = |name: &str| Value::Object((*tools.iter().find(|t| t.name == name).unwrap().input_schema).clone());
+        let created = call(&mcp, "memory_create", json!({ "title": "Limits", "content": "edges" })).await;
+        let id = structured(&created)["id"].as_str().unwrap().to_owned();
+        let tags = |n: usize| (0..n).map(|i| format!("t{i}")).collect::<Vec<_>>();
+        let max_limit = memories::MAX_LIMIT;
+        // (tool, arguments, the field refused; `None`: accepted)
+        let cases: Vec<(&'static str, Value, Option<&str>)> = vec![
+            ("memory_create", json!({ "title": "t".repeat(memories::TITLE_MAX_CHARS), "content": "c" }), None),
+            ("memory_create", json!({ "title": "t".repeat(memories::TITLE_MAX_CHARS + 1), "content": "c" }), Some("title")),
+            ("memory_create", json!({ "title": "t", "content": "c".repeat(memories::CONTENT_MAX_CHARS + 1) }), Some("content")),
+            ("memory_create", json!({ "title": "t", "content": "c", "tags": tags(memories::MAX_TAGS) }), None),
+            ("memory_create", json!({ "title": "t", "content": "c", "tags": tags(memories::MAX_TAGS + 1) }), Some("tags")),
+            ("memory_create", json!({ "title": "t", "content": "c", "tags": ["x".repeat(memories::TAG_MAX_CHARS + 1)] }), Some("tags[0]")),
+            ("memory_create", json!({ "title": "t", "content": "c", "idempotency_key": "k".repeat(idempotency::MAX_KEY_LEN) }), None),
+            ("memory_create", json!({ "title": "t", "content": "c", "idempotency_key": "k".repeat(idempotency::MAX_KEY_LEN + 1) }), Some("idempotency_key")),
+            ("memory_update", json!({ "id": id, "title": "t".repeat(memories::TITLE_MAX_CHARS + 1) }), Some("title")),
+            ("memory_update", json!({ "id": id, "tags": tags(memories::MAX_TAGS + 1) }), Some("tags")),
+            ("memory_search", json!({ "query": "q".repeat(search_query::MAX_QUERY_CHARS + 1) }), Some("query")),
+            ("memory_search", json!({ "query": "edges", "limit": max_limit }), None),
+            ("memory_search", json!({ "query": "edges", "limit": max_limit + 1 }), Some("limit")),
+            ("memory_list", json!({ "limit": 1 }), None),
+            ("memory_list", json!({ "limit": 0 }), Some("limit")),
+            ("memory_list", json!({ "tags": tags(memories::MAX_TAGS + 1) }), Some("tags")),
+        ];
+        for (tool, args, refused) in cases {
+            let by_schema = schema_errors(&input(tool), &args);
+            let result = call(&mcp, tool, args).await;
+            match refused {
+                None => {
+                    assert_eq!(result.is_error, Some(false), "{tool}: {}", text(&result));
+                    assert_eq!(by_schema, Vec::<String>::new(), "{tool}: the schema accepts what the tool does");
+                }
+                Some(field) => {
+                    let body = structured(&result);
+                    assert_eq!(
+                        (result.is_error, body["error"].as_str(), body["field"].as_str()),
+                        (Some(true), Some("validation_failed"), Some(field)),
+                        "{tool}: {body}"
+                    );
+                    assert!(text(&result).contains(field), "{}", text(&result));
+                    assert!(!by_schema.is_empty(), "{tool}: the schema refuses {field} too");
+                }
+            }
+        }
+        // Unknown arguments are refused next to a REST body's fields too.
+        for (tool, args) in [
+            ("memory_create", json!({ "title": "t", "content": "c", "user_id": "someone" })),
+            ("memory_update", json!({ "id": id, "title": "t", "user_id": "someone" })),
+            ("memory_search", json!({ "query": "edges", "user_id": "someone" })),
+        ] {
+            assert!(!schema_errors(&input(tool), &args).is_empty(), "{tool}");
+            let result = call(&mcp, tool, args).await;
+            assert_eq!(result.is_error, Some(true), "{tool}");
+            assert!(text(&result).contains("user_id"), "{tool}: {}", text(&result));
+        }
+        let stats = call(&mcp, "memory_stats", json!({})).await;
+        assert_eq!(structured(&stats)["total_memories"], 4, "only the accepted ones were stored");
+        mcp.cancel().await.ok();
+        server.stop().await;
+    }
+
     async fn transport_errors_keep_their_reason(backend) {
         let server = TestServer::start(backend).await;
         let key = server.register().await.api_key;

@@ -21,9 +21,12 @@ use crate::{scope::Scope, service::connect, state::AppState};
 
 pub struct ConnectApi;
 
+// Also the output of the MCP tool `connections_list` (serde and schemars
+// derives; absent values omitted, as REST omits them).
 /// A provider and the caller's connection to it.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct ProviderInfo {
     /// The name in routes.
     pub name: String,
@@ -32,13 +35,32 @@ pub struct ProviderInfo {
     pub available: bool,
     pub connected: bool,
     /// `connected`, `refresh_failed` or `reauthorization_required` when connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
 
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct ProviderList {
     pub providers: Vec<ProviderInfo>,
+}
+
+impl From<Vec<connect::ProviderView>> for ProviderList {
+    fn from(list: Vec<connect::ProviderView>) -> Self {
+        ProviderList {
+            providers: list
+                .into_iter()
+                .map(|p| ProviderInfo {
+                    name: p.name,
+                    display_name: p.display_name,
+                    available: p.available,
+                    connected: p.connected,
+                    status: p.status,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -139,18 +161,7 @@ impl ConnectApi {
         #[oai(scope = "OAuthScope::ConnectionsRead")] auth: Auth,
     ) -> ApiResult<ProviderListResponse> {
         let list = connect::providers(&state, &auth.0).await?;
-        Ok(ProviderListResponse::Ok(Json(ProviderList {
-            providers: list
-                .into_iter()
-                .map(|p| ProviderInfo {
-                    name: p.name,
-                    display_name: p.display_name,
-                    available: p.available,
-                    connected: p.connected,
-                    status: p.status,
-                })
-                .collect(),
-        })))
+        Ok(ProviderListResponse::Ok(Json(list.into())))
     }
 
     /// Start connecting a provider (scope `connections:write`): returns the

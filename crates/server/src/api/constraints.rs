@@ -11,6 +11,10 @@
 //!
 //! Request bodies refuse unknown fields (`deny_unknown_fields`); their
 //! schemas say so with `additionalProperties: false`.
+//!
+//! The MCP tools take the same fields, so [`annotate_tool`] writes the same
+//! rules into their input schemas: a tool's REST body ([`TOOL_BODIES`]) and
+//! its other arguments ([`TOOL_ARGS`]) name the rules here, never a copy.
 
 use serde_yaml::{Mapping, Value};
 
@@ -257,6 +261,103 @@ pub const PARAMS: &[(&str, &str, Rule)] = &[
         },
     ),
 ];
+
+/// Where the rule of an MCP tool argument is stated for REST.
+#[derive(Debug, Clone, Copy)]
+pub enum ToolArg {
+    /// A parameter of a REST operation, in [`PARAMS`].
+    Param {
+        operation: &'static str,
+        name: &'static str,
+    },
+    /// A rule whose REST counterpart has another shape.
+    Rule(Rule),
+}
+
+/// The REST request body whose fields an MCP tool takes as its arguments,
+/// with the same names and so the same [`FIELDS`] rules. (Tool names are the
+/// operation ids of the matching REST routes.)
+pub const TOOL_BODIES: &[(&str, &str)] = &[
+    ("memory_create", "CreateMemoryRequest"),
+    ("memory_update", "UpdateMemoryRequest"),
+    ("memory_search", "SearchRequest"),
+];
+
+/// `(tool, argument, rule)` for tool arguments outside a REST body.
+pub const TOOL_ARGS: &[(&str, &str, ToolArg)] = &[
+    (
+        "memory_create",
+        "idempotency_key",
+        ToolArg::Param {
+            operation: "memory_create",
+            name: "Idempotency-Key",
+        },
+    ),
+    (
+        "memory_list",
+        "limit",
+        ToolArg::Param {
+            operation: "memory_list",
+            name: "limit",
+        },
+    ),
+    // REST takes the listing's tags as one comma-separated parameter; the
+    // tool takes a list, held to the rule of every tag list.
+    ("memory_list", "tags", ToolArg::Rule(TAGS)),
+];
+
+/// The rules of `tool`'s arguments: from [`TOOL_BODIES`] and [`TOOL_ARGS`].
+fn tool_rules(tool: &str) -> Vec<(&'static str, Option<Rule>)> {
+    let body = TOOL_BODIES
+        .iter()
+        .filter(|(t, _)| *t == tool)
+        .flat_map(|(_, schema)| FIELDS.iter().filter(move |(s, _, _)| s == schema))
+        .map(|(_, property, rule)| (*property, Some(*rule)));
+    let args = TOOL_ARGS
+        .iter()
+        .filter(|(t, _, _)| *t == tool)
+        .map(|(_, argument, source)| {
+            let rule = match source {
+                ToolArg::Param { operation, name } => PARAMS
+                    .iter()
+                    .find(|(o, p, _)| o == operation && p == name)
+                    .map(|(_, _, rule)| *rule),
+                ToolArg::Rule(rule) => Some(*rule),
+            };
+            (*argument, rule)
+        });
+    body.chain(args).collect()
+}
+
+/// Write the rules of `tool`'s arguments into its input schema (JSON
+/// Schema, as the MCP tool list carries it). Returns the entries that
+/// matched no property, or named no rule (empty for the tools as they are).
+pub fn annotate_tool(
+    tool: &str,
+    schema: &mut serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (argument, rule) in tool_rules(tool) {
+        let target = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(argument))
+            .and_then(serde_json::Value::as_object_mut);
+        match (target, rule) {
+            (Some(target), Some(rule)) => {
+                for (k, v) in rule.keywords() {
+                    match serde_json::to_value(v) {
+                        Ok(v) => {
+                            target.insert(k.to_owned(), v);
+                        }
+                        Err(_) => missing.push(format!("{tool}.{argument}: {k}")),
+                    }
+                }
+            }
+            _ => missing.push(format!("{tool}.{argument}")),
+        }
+    }
+    missing
+}
 
 fn set(target: &mut Mapping, rule: Rule) {
     for (k, v) in rule.keywords() {

@@ -27,11 +27,21 @@ use crate::{
 
 pub struct MemoryApi;
 
-// Also the MCP tools' argument type: one enum for both edges, its JSON
-// schema there from schemars.
+// The request and response types below are also the MCP tools' (one shape
+// for both faces): poem-openapi's derives write the REST spec, serde's and
+// schemars' the tools' JSON and schemas (`mcp::tools`). Output `Option`s
+// are omitted when absent, as REST omits them.
 /// The kind of a memory.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Deserialize, rmcp::schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Enum,
+    serde::Serialize,
+    serde::Deserialize,
+    rmcp::schemars::JsonSchema,
 )]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
@@ -71,10 +81,13 @@ impl MemoryType {
 
 type Metadata = BTreeMap<String, serde_json::Value>;
 
+// `Serialize`: the MCP tool's idempotency fingerprint (absent fields as
+// `null`, so the bytes do not depend on which options were sent).
 /// A new memory.
-#[derive(Object, serde::Deserialize)]
+#[derive(Object, Clone, serde::Serialize, serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct CreateMemoryRequest {
     /// A short title; trimmed.
     pub title: String,
@@ -89,9 +102,10 @@ pub struct CreateMemoryRequest {
 }
 
 /// A partial update: only the fields sent change.
-#[derive(Object, serde::Deserialize)]
+#[derive(Object, serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct UpdateMemoryRequest {
     pub title: Option<String>,
     pub content: Option<String>,
@@ -103,8 +117,9 @@ pub struct UpdateMemoryRequest {
 }
 
 /// A memory.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct Memory {
     pub id: String,
     pub title: String,
@@ -119,20 +134,23 @@ pub struct Memory {
 }
 
 /// One page of memories, newest first.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct MemoryPage {
     pub memories: Vec<Memory>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// Memories matching the filters, over all pages.
     pub total: u64,
 }
 
 /// A search.
-#[derive(Object, serde::Deserialize)]
+#[derive(Object, serde::Deserialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
 #[serde(deny_unknown_fields)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct SearchRequest {
     /// Words (all must match), `"quoted phrases"`, `prefix*`; at most 16 distinct words.
     pub query: String,
@@ -145,8 +163,9 @@ pub struct SearchRequest {
 }
 
 /// One search hit.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct SearchResult {
     pub memory: Memory,
     /// Relevance, higher is better; comparable only within one response.
@@ -156,8 +175,9 @@ pub struct SearchResult {
 }
 
 /// Ranked search results.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct SearchResponse {
     pub results: Vec<SearchResult>,
     /// All matches, of which `results` is the top `limit`.
@@ -166,16 +186,18 @@ pub struct SearchResponse {
 }
 
 /// A tag and how many memories carry it.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct TagCount {
     pub tag: String,
     pub count: i64,
 }
 
 /// Numbers about the caller's memories.
-#[derive(Object)]
+#[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
 #[oai(skip_serializing_if_is_none)]
+#[schemars(crate = "rmcp::schemars")]
 pub struct MemoryStats {
     pub total_memories: i64,
     /// Count per memory type (types without memories are absent).
@@ -184,7 +206,9 @@ pub struct MemoryStats {
     pub top_tags: Vec<TagCount>,
     /// Bytes of titles, contents and metadata.
     pub total_bytes: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_at: Option<DateTime<Utc>>,
 }
 
@@ -230,17 +254,106 @@ pub enum DeletedResponse {
     NoContent,
 }
 
-fn to_api(m: svc::Memory) -> Memory {
-    Memory {
-        id: m.id.to_string(),
-        title: m.title,
-        content: m.content,
-        memory_type: MemoryType::parse(&m.memory_type),
-        tags: m.tags,
-        metadata: m.metadata.into_iter().collect(),
-        version: m.version,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
+impl From<svc::Memory> for Memory {
+    fn from(m: svc::Memory) -> Self {
+        Memory {
+            id: m.id.to_string(),
+            title: m.title,
+            content: m.content,
+            memory_type: MemoryType::parse(&m.memory_type),
+            tags: m.tags,
+            metadata: m.metadata.into_iter().collect(),
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+impl From<svc::Page> for MemoryPage {
+    fn from(page: svc::Page) -> Self {
+        MemoryPage {
+            memories: page.memories.into_iter().map(Memory::from).collect(),
+            next_cursor: page.next_cursor,
+            total: page.total,
+        }
+    }
+}
+
+impl From<svc::SearchResults> for SearchResponse {
+    fn from(found: svc::SearchResults) -> Self {
+        SearchResponse {
+            results: found
+                .results
+                .into_iter()
+                .map(|h| SearchResult {
+                    memory: h.memory.into(),
+                    score: h.score,
+                    snippet: h.snippet,
+                })
+                .collect(),
+            total_results: found.total_results,
+            took_ms: found.took_ms,
+        }
+    }
+}
+
+impl From<svc::Stats> for MemoryStats {
+    fn from(s: svc::Stats) -> Self {
+        MemoryStats {
+            total_memories: s.total_memories,
+            by_type: s.by_type.into_iter().collect(),
+            top_tags: s
+                .top_tags
+                .into_iter()
+                .map(|(tag, count)| TagCount { tag, count })
+                .collect(),
+            total_bytes: s.total_bytes,
+            oldest_at: s.oldest_at,
+            newest_at: s.newest_at,
+        }
+    }
+}
+
+impl From<CreateMemoryRequest> for svc::CreateInput {
+    fn from(req: CreateMemoryRequest) -> Self {
+        svc::CreateInput {
+            title: req.title,
+            content: req.content,
+            memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
+            tags: req.tags,
+            metadata: metadata_value(req.metadata),
+        }
+    }
+}
+
+impl UpdateMemoryRequest {
+    /// The change, applied only at `expected_version` when given.
+    pub(crate) fn into_input(self, expected_version: Option<i64>) -> svc::UpdateInput {
+        svc::UpdateInput {
+            title: self.title,
+            content: self.content,
+            memory_type: self.memory_type.map(|t| t.as_str().to_owned()),
+            tags: self.tags,
+            metadata: metadata_value(self.metadata),
+            expected_version,
+        }
+    }
+}
+
+impl From<SearchRequest> for svc::SearchInput {
+    fn from(req: SearchRequest) -> Self {
+        svc::SearchInput {
+            query: req.query,
+            memory_types: req
+                .memory_types
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+            tags: req.tags.unwrap_or_default(),
+            limit: req.limit,
+        }
     }
 }
 
@@ -300,13 +413,7 @@ impl MemoryApi {
         body: JsonBody<CreateMemoryRequest>,
     ) -> ApiResult<MemoryCreated> {
         let req = body.0;
-        let input = svc::CreateInput {
-            title: req.title.clone(),
-            content: req.content.clone(),
-            memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
-            tags: req.tags.clone(),
-            metadata: metadata_value(req.metadata.clone()),
-        };
+        let input = svc::CreateInput::from(req.clone());
         let created = idempotent::run(
             &state,
             &auth,
@@ -315,7 +422,7 @@ impl MemoryApi {
             request,
             &req,
             201,
-            async { svc::create(&state, &auth.0, input).await.map(to_api) },
+            async { svc::create(&state, &auth.0, input).await.map(Memory::from) },
         )
         .await?;
         // A new memory is always at version 1 (also when replayed).
@@ -369,11 +476,7 @@ impl MemoryApi {
             },
         )
         .await?;
-        Ok(MemoryPageResponse::Ok(Json(MemoryPage {
-            memories: page.memories.into_iter().map(to_api).collect(),
-            next_cursor: page.next_cursor,
-            total: page.total,
-        })))
+        Ok(MemoryPageResponse::Ok(Json(page.into())))
     }
 
     /// Ranked full-text search over the caller's memories (scope `memories:read`).
@@ -389,36 +492,8 @@ impl MemoryApi {
         #[oai(scope = "OAuthScope::MemoriesRead")] auth: Auth,
         body: JsonBody<SearchRequest>,
     ) -> ApiResult<SearchResponseBody> {
-        let req = body.0;
-        let found = svc::search(
-            &state,
-            &auth.0,
-            svc::SearchInput {
-                query: req.query,
-                memory_types: req
-                    .memory_types
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|t| t.as_str().to_owned())
-                    .collect(),
-                tags: req.tags.unwrap_or_default(),
-                limit: req.limit,
-            },
-        )
-        .await?;
-        Ok(SearchResponseBody::Ok(Json(SearchResponse {
-            results: found
-                .results
-                .into_iter()
-                .map(|h| SearchResult {
-                    memory: to_api(h.memory),
-                    score: h.score,
-                    snippet: h.snippet,
-                })
-                .collect(),
-            total_results: found.total_results,
-            took_ms: found.took_ms,
-        })))
+        let found = svc::search(&state, &auth.0, body.0.into()).await?;
+        Ok(SearchResponseBody::Ok(Json(found.into())))
     }
 
     /// Numbers about the caller's memories (scope `memories:read`).
@@ -434,18 +509,7 @@ impl MemoryApi {
         #[oai(scope = "OAuthScope::MemoriesRead")] auth: Auth,
     ) -> ApiResult<StatsResponse> {
         let s = svc::stats(&state, &auth.0).await?;
-        Ok(StatsResponse::Ok(Json(MemoryStats {
-            total_memories: s.total_memories,
-            by_type: s.by_type.into_iter().collect(),
-            top_tags: s
-                .top_tags
-                .into_iter()
-                .map(|(tag, count)| TagCount { tag, count })
-                .collect(),
-            total_bytes: s.total_bytes,
-            oldest_at: s.oldest_at,
-            newest_at: s.newest_at,
-        })))
+        Ok(StatsResponse::Ok(Json(s.into())))
     }
 
     /// One of the caller's memories (scope `memories:read`).
@@ -463,7 +527,7 @@ impl MemoryApi {
     ) -> ApiResult<MemoryResponse> {
         let m = svc::get(&state, &auth.0, memory_id(&id)?).await?;
         let tag = etag(m.version);
-        Ok(MemoryResponse::Ok(Json(to_api(m)), tag))
+        Ok(MemoryResponse::Ok(Json(m.into()), tag))
     }
 
     /// Change some fields of a memory (scope `memories:write`). With
@@ -486,23 +550,9 @@ impl MemoryApi {
     ) -> ApiResult<MemoryResponse> {
         let id = memory_id(&id)?;
         let expected_version = if_match(if_match_header.0.as_deref())?;
-        let req = body.0;
-        let m = svc::update(
-            &state,
-            &auth.0,
-            id,
-            svc::UpdateInput {
-                title: req.title,
-                content: req.content,
-                memory_type: req.memory_type.map(|t| t.as_str().to_owned()),
-                tags: req.tags,
-                metadata: metadata_value(req.metadata),
-                expected_version,
-            },
-        )
-        .await?;
+        let m = svc::update(&state, &auth.0, id, body.0.into_input(expected_version)).await?;
         let tag = etag(m.version);
-        Ok(MemoryResponse::Ok(Json(to_api(m)), tag))
+        Ok(MemoryResponse::Ok(Json(m.into()), tag))
     }
 
     /// Delete one of the caller's memories (scope `memories:write`).

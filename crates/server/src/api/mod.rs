@@ -8,7 +8,7 @@ pub mod auth;
 mod authorizations;
 pub mod body;
 mod clients;
-mod connect;
+pub(crate) mod connect;
 pub mod constraints;
 pub mod docs;
 pub mod error;
