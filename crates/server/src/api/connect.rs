@@ -17,7 +17,11 @@ use super::{
     idempotency::{self as idempotent, StoredJson},
     ApiTags,
 };
-use crate::{scope::Scope, service::connect, state::AppState};
+use crate::{
+    scope::Scope,
+    service::connect::{self, ConnectionStatus},
+    state::AppState,
+};
 
 pub struct ConnectApi;
 
@@ -31,8 +35,8 @@ pub struct ProviderInfo {
     /// False when the server has no client credentials for it.
     pub available: bool,
     pub connected: bool,
-    /// `connected`, `refresh_failed` or `reauthorization_required` when connected.
-    pub status: Option<String>,
+    /// The connection's status; absent when not connected.
+    pub status: Option<ConnectionStatus>,
 }
 
 #[derive(Object)]
@@ -81,8 +85,7 @@ pub enum StartResponse {
 pub struct ConnectionInfo {
     pub provider: String,
     pub connected: bool,
-    /// `connected`, `refresh_failed` or `reauthorization_required`.
-    pub status: String,
+    pub status: ConnectionStatus,
     pub external_account_id: Option<String>,
     pub scopes: Vec<String>,
     pub connected_at: DateTime<Utc>,
