@@ -830,7 +830,11 @@ alone. `email` is unique; `password` (8 characters to 72 bytes, needs
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SearchResult {
         pub memory: Memory,
-        ///Relevance, higher is better; comparable only within one response.
+        /**Relevance from 0 to 100, one decimal: 100 for the best match of this
+search, the others in proportion to how the search ranks them (50 ranks
+half as high as the best). It compares the results of one response with
+each other; it does not say how well the best one matches, and is not
+comparable across searches.*/
         pub score: f64,
         ///An excerpt of the content with matches in `<mark>…</mark>` (not HTML-escaped).
         pub snippet: ::std::string::String,
