@@ -1107,7 +1107,8 @@ pub async fn authorizations(state: &AppState, principal: &Principal) -> Result<V
         store::oauth::live_grants_of_user(&state.db, principal.user_id, state.clock.now()).await?;
     let mut out: Vec<Authorization> = Vec::new();
     for g in grants {
-        let scopes = Scopes::parse_space_separated(&g.scopes).unwrap_or_default();
+        let scopes = Scopes::parse_space_separated(&g.scopes)
+            .map_err(|e| Error::Internal(format!("grant {} scopes: {e}", g.id)))?;
         let resources = resource::uris(state, &resource::split(&g.resources));
         if let Some(existing) = out.iter_mut().find(|a| a.client_id == g.client_id) {
             let mut names = existing.scopes.names();
