@@ -18,7 +18,7 @@ e2e! {
         let _ = owner.key_revoke().key_id(&other.key_id).send().await;
 
         let page = owner.audit_list().send().await.unwrap().into_inner();
-        let actions: Vec<_> = page.events.iter().map(|e| e.action.as_str()).collect();
+        let actions: Vec<_> = page.events.iter().map(|e| e.action.to_string()).collect();
         assert_eq!(actions, ["key.revoked", "key.rotated", "key.created", "user.registered"]);
         for e in &page.events[..3] {
             assert_eq!(e.credential_id.as_deref(), Some(reg.key_id.as_str()), "the acting credential");
@@ -37,14 +37,14 @@ e2e! {
         let first = owner.audit_list().limit(3).send().await.unwrap().into_inner();
         assert_eq!(first.events.len(), 3);
         let rest = owner.audit_list().limit(3).cursor(first.next_cursor.clone().unwrap()).send().await.unwrap().into_inner();
-        assert_eq!(rest.events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.registered"]);
+        assert_eq!(rest.events.iter().map(|e| e.action).collect::<Vec<_>>(), [types::AuditAction::UserRegistered]);
         assert!(rest.next_cursor.is_none());
         let (status, body) = expect_error(owner.audit_list().cursor("zzz").send().await);
         assert_eq!((status, body.field.as_deref()), (400, Some("cursor")));
 
         // Another account sees only its own events; a key without keys:read sees none.
         let theirs = server.with_key(&other.api_key).audit_list().send().await.unwrap().into_inner();
-        assert_eq!(theirs.events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["user.registered"]);
+        assert_eq!(theirs.events.iter().map(|e| e.action).collect::<Vec<_>>(), [types::AuditAction::UserRegistered]);
         let reader = owner.key_create().body(types::CreateKeyRequest {
             name: "reader".into(), scopes: vec!["memories:read".into()], expires_in_days: None,
         }).send().await.unwrap().into_inner();

@@ -201,7 +201,7 @@ e2e! {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(me.client_list().send().await.unwrap().into_inner().clients.is_empty());
         let events = me.audit_list().send().await.unwrap().into_inner();
-        assert!(events.events.iter().any(|e| e.action == "oauth.client_deleted"
+        assert!(events.events.iter().any(|e| e.action == types::AuditAction::OauthClientDeleted
             && e.target.as_deref() == client["client_id"].as_str()));
 
         // Revoking its authorization removes it too: it mints nothing more.

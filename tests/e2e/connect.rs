@@ -165,7 +165,7 @@ e2e! {
 
         p.connect().await;
         let c = me.connect_status().provider("upstream").send().await.unwrap().into_inner();
-        assert_eq!(c.status, "connected");
+        assert_eq!(c.status, types::ConnectionStatus::Connected);
         assert_eq!(c.external_account_id.as_deref(), Some(p.up_user.user_id.as_str()));
         assert_eq!(c.scopes, ["memories:read"]);
         // The MCP tool sees it too.
@@ -272,7 +272,7 @@ e2e! {
         let (status, err) = p.token().await.unwrap_err();
         assert_eq!((status, err.error.as_str()), (502, "reauthorization_required"));
         let c = p.down.with_key(&p.down_key).connect_status().provider("upstream").send().await.unwrap().into_inner();
-        assert_eq!(c.status, "reauthorization_required");
+        assert_eq!(c.status, types::ConnectionStatus::ReauthorizationRequired);
         assert!(c.last_error.unwrap().contains("invalid_grant"));
         p.stop().await;
     }
@@ -287,7 +287,7 @@ e2e! {
         let (status, err) = expect_error(down.with_key(&down_key).connect_token().provider("upstream").send().await);
         assert_eq!((status, err.error.as_str()), (502, "upstream_refresh_failed"));
         let c = down.with_key(&down_key).connect_status().provider("upstream").send().await.unwrap().into_inner();
-        assert_eq!(c.status, "refresh_failed");
+        assert_eq!(c.status, types::ConnectionStatus::RefreshFailed);
         assert!(c.last_error.is_some());
         // The stored token is still the one from before.
         let row = down.state().db.query_one_raw(sea_orm::Statement::from_string(
@@ -327,7 +327,7 @@ e2e! {
         assert!(err.message.contains("did not answer in time"), "{}", err.message);
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         let c = down.with_key(&down_key).connect_status().provider("upstream").send().await.unwrap().into_inner();
-        assert_eq!(c.status, "refresh_failed");
+        assert_eq!(c.status, types::ConnectionStatus::RefreshFailed);
         // Once the provider answers again, the next request refreshes.
         let down = down.reconfigure(|c| {
             if let Some(up) = c.providers.get_mut("upstream") {
@@ -352,6 +352,21 @@ e2e! {
         db.execute_unprepared(&format!("UPDATE connections SET access_token_enc = '{flipped}'")).await.unwrap();
         let (status, err) = p.token().await.unwrap_err();
         assert_eq!((status, err.error.as_str()), (500, "internal_error"));
+        p.stop().await;
+    }
+
+    async fn a_stored_status_the_server_does_not_know_is_an_error_not_a_default(backend) {
+        let p = pair(backend, |_| {}).await;
+        p.connect().await;
+        let db = &p.down.state().db;
+        db.execute_unprepared("UPDATE connections SET status = 'paused'").await.unwrap();
+        let me = p.down.with_key(&p.down_key);
+        let (status, err) = expect_error(me.connect_status().provider("upstream").send().await);
+        assert_eq!((status, err.error.as_str()), (500, "internal_error"));
+        let (status, err) = expect_error(me.connect_providers().send().await);
+        assert_eq!((status, err.error.as_str()), (500, "internal_error"));
+        let (status, _) = p.token().await.unwrap_err();
+        assert_eq!(status, 500);
         p.stop().await;
     }
 

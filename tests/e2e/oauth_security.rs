@@ -216,7 +216,7 @@ e2e! {
         assert_eq!(resp.status(), StatusCode::OK);
         let owner = server.with_key(&user.api_key);
         let events = owner.audit_list().send().await.unwrap().into_inner();
-        assert!(events.events.iter().all(|e| !e.action.starts_with("login.")), "{:?}", events.events);
+        assert!(events.events.iter().all(|e| !e.action.to_string().starts_with("login.")), "{:?}", events.events);
         // The same form from our own origin signs in.
         let resp = b.post(format!("{}/login", server.url)).header("origin", &server.url).form(&form).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -269,7 +269,7 @@ e2e! {
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "the owner is not locked out");
         // The failures are in the account's audit trail.
         let events = server.with_key(&user.api_key).audit_list().send().await.unwrap().into_inner();
-        assert_eq!(events.events.iter().filter(|e| e.action == "login.failed").count(), 2);
+        assert_eq!(events.events.iter().filter(|e| e.action == types::AuditAction::LoginFailed).count(), 2);
         server.stop().await;
     }
 
@@ -373,7 +373,7 @@ e2e! {
 
         // The audit trail recorded the family revocations.
         let events = server.with_key(&user.api_key).audit_list().send().await.unwrap().into_inner();
-        let revoked: Vec<_> = events.events.iter().filter(|e| e.action == "oauth.token_family_revoked").collect();
+        let revoked: Vec<_> = events.events.iter().filter(|e| e.action == types::AuditAction::OauthTokenFamilyRevoked).collect();
         assert_eq!(revoked.len(), 2, "code replay and refresh reuse");
         server.stop().await;
     }

@@ -141,6 +141,11 @@ e2e! {
         assert_eq!(got, expect(&["k8s_title", "k8s_body", "k8s_once"]), "kubernetes");
         assert_eq!(found.total_results, 3);
         assert!(found.results[0].score > found.results[1].score);
+        // Scores read 0-100: the best is 100, the rest in rank order, one decimal.
+        let scores: Vec<f64> = found.results.iter().map(|r| r.score).collect();
+        assert_eq!(scores[0], 100.0, "{scores:?}");
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        assert!(scores.iter().all(|s| (0.0..=100.0).contains(s) && (s * 10.0).fract() == 0.0), "{scores:?}");
         assert!(found.results[0].snippet.contains("<mark>"), "{}", found.results[0].snippet);
         // Stemming: "upgrades" finds "upgrade".
         let (got, _) = top("upgrades", 1).await;

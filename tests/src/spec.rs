@@ -121,10 +121,13 @@ pub fn validator(schema: &Value) -> jsonschema::Validator {
         .expect("the spec's schemas compile")
 }
 
+/// The body validator of each (operation, status); `None` where the spec
+/// declares no JSON body.
+type Validators = HashMap<(String, u16), Option<Arc<jsonschema::Validator>>>;
+
 /// What is wrong with `body` as the `status` answer of `op` (empty: nothing).
 pub fn check(op: &Operation, status: u16, content_type: &str, body: &[u8]) -> Vec<String> {
-    static VALIDATORS: OnceLock<Mutex<HashMap<(String, u16), Option<Arc<jsonschema::Validator>>>>> =
-        OnceLock::new();
+    static VALIDATORS: OnceLock<Mutex<Validators>> = OnceLock::new();
     let responses = &op.spec["responses"];
     let Some(declared) = responses
         .get(status.to_string())

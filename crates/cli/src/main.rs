@@ -6,11 +6,11 @@
 
 use std::{io::Read, process::ExitCode, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
 use mcpgate_client::{
     auth::TokenStore, login, types, Auth, ClientError, FileTokenStore, Gateway, OAuthCredential,
 };
-use serde_json::Value;
 
 #[derive(Parser)]
 #[command(name = "mcpg", version, about = "The mcpgate command-line client")]
@@ -264,26 +264,193 @@ fn gateway(cli: &Cli) -> Result<Gateway, Failure> {
     }
 }
 
-/// Print `value` as JSON, or as the table/lines `human` renders.
-fn output(cli: &Cli, value: &impl serde::Serialize, human: impl FnOnce(&Value) -> String) {
-    let v = serde_json::to_value(value).unwrap_or(Value::Null);
+/// Print `value` as JSON (the API's, unchanged), or as the table/lines
+/// `human` renders from it.
+fn output<T: serde::Serialize>(cli: &Cli, value: &T, human: impl FnOnce(&T) -> String) {
     if cli.json {
+        let v = serde_json::to_value(value).unwrap_or_default();
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        let text = human(&v);
+        let text = human(value);
         if !text.is_empty() {
             println!("{text}");
         }
     }
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        Value::Array(a) => a.iter().map(s).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    }
+/// A time as the API writes it (RFC 3339 in UTC, `Z`).
+fn when(t: &DateTime<Utc>) -> String {
+    format!("{t:?}")
+}
+
+/// An absent value as `-`.
+fn or_dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "-".into())
+}
+
+/// A list as comma-separated names.
+fn commas<T: std::fmt::Display>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// `mcpg whoami`.
+fn show_me(server: &str, me: &types::Me) -> String {
+    format!(
+        "server:     {server}\nuser:       {}\nemail:      {}\ncredential: {} {}\nscopes:     {}",
+        me.user_id,
+        or_dash(me.email.clone()),
+        me.credential.kind,
+        me.credential.id,
+        me.credential.scopes.join(" ")
+    )
+}
+
+/// `mcpg keys list`.
+fn show_keys(list: &types::ApiKeyList) -> String {
+    let rows = list
+        .keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.key_id.clone(),
+                k.name.clone(),
+                commas(&k.scopes),
+                or_dash(k.last_used_at.as_ref().map(when)),
+                or_dash(k.revoked_at.as_ref().map(when)),
+            ]
+        })
+        .collect();
+    table(&["id", "name", "scopes", "last used", "revoked"], rows)
+}
+
+/// A new key, shown once.
+fn show_new_key(api_key: &str) -> String {
+    format!("{api_key}\n(store it now: it is shown only once)")
+}
+
+fn memory_rows(memories: &[types::Memory]) -> Vec<Vec<String>> {
+    memories
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.clone(),
+                m.memory_type.to_string(),
+                m.title.clone(),
+                commas(&m.tags),
+            ]
+        })
+        .collect()
+}
+
+/// `mcpg memory get`.
+fn show_memory(m: &types::Memory) -> String {
+    format!(
+        "# {} ({}, v{})\n{}",
+        m.title, m.memory_type, m.version, m.content
+    )
+}
+
+/// `mcpg memory search`: the score as the API gives it (0-100, one decimal).
+fn show_search(found: &types::SearchResponse) -> String {
+    let rows = found
+        .results
+        .iter()
+        .map(|r| {
+            vec![
+                r.memory.id.clone(),
+                format!("{:.1}", r.score),
+                r.memory.title.clone(),
+            ]
+        })
+        .collect();
+    table(&["id", "score", "title"], rows)
+}
+
+/// `mcpg memory stats`.
+fn show_stats(st: &types::MemoryStats) -> String {
+    let by_type: std::collections::BTreeMap<_, _> = st.by_type.iter().collect();
+    format!(
+        "memories: {}\nbytes:    {}\nby type:  {}",
+        st.total_memories,
+        st.total_bytes,
+        serde_json::to_string(&by_type).unwrap_or_default()
+    )
+}
+
+/// `mcpg connect list`.
+fn show_providers(list: &types::ProviderList) -> String {
+    let rows = list
+        .providers
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.display_name.clone(),
+                p.available.to_string(),
+                or_dash(p.status.map(|s| s.to_string())),
+            ]
+        })
+        .collect();
+    table(&["provider", "name", "available", "status"], rows)
+}
+
+/// `mcpg connect status`.
+fn show_connection(provider: &str, c: &types::ConnectionInfo) -> String {
+    format!(
+        "{provider}: {} (account {}, expires {})",
+        c.status,
+        or_dash(c.external_account_id.clone()),
+        or_dash(c.expires_at.as_ref().map(when))
+    )
+}
+
+/// `mcpg apps list`.
+fn show_authorizations(list: &types::AuthorizationList) -> String {
+    let rows = list
+        .authorizations
+        .iter()
+        .map(|a| {
+            vec![
+                a.client_id.clone(),
+                a.client_name.clone(),
+                commas(&a.scopes),
+                when(&a.last_used_at),
+            ]
+        })
+        .collect();
+    table(&["client id", "name", "scopes", "last used"], rows)
+}
+
+/// `mcpg clients list`.
+fn show_clients(list: &types::OwnedClientList) -> String {
+    let rows = list
+        .clients
+        .iter()
+        .map(|c| {
+            vec![
+                c.client_id.clone(),
+                c.client_name.clone(),
+                commas(&c.scopes),
+                or_dash(c.registered_with_key.clone()),
+                or_dash(c.last_used_at.as_ref().map(when)),
+            ]
+        })
+        .collect();
+    table(&["client id", "name", "scopes", "key", "last used"], rows)
+}
+
+/// `mcpg clients get`.
+fn show_client(c: &types::OwnedClient) -> String {
+    table(
+        &["client id", "name", "scopes", "grants", "created"],
+        vec![vec![
+            c.client_id.clone(),
+            c.client_name.clone(),
+            commas(&c.scopes),
+            commas(&c.grant_types),
+            when(&c.created_at),
+        ]],
+    )
 }
 
 /// Aligned columns.
@@ -406,16 +573,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let me = gateway(&cli)?
                 .call(|c| async move { c.user_me().send().await })
                 .await?;
-            output(&cli, &me, |v| {
-                format!(
-                    "server:     {server}\nuser:       {}\nemail:      {}\ncredential: {} {}\nscopes:     {}",
-                    s(&v["user_id"]),
-                    s(&v["email"]),
-                    s(&v["credential"]["kind"]),
-                    s(&v["credential"]["id"]),
-                    s(&v["credential"]["scopes"]).replace(',', " ")
-                )
-            });
+            output(&cli, &me, |me| show_me(&server, me));
             Ok(())
         }
         Command::Keys { action } => keys(&cli, action).await,
@@ -433,24 +591,7 @@ async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
             let list = gw
                 .call(|c| async move { c.key_list().send().await })
                 .await?;
-            output(cli, &list, |v| {
-                let rows = v["keys"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|k| {
-                        vec![
-                            s(&k["key_id"]),
-                            s(&k["name"]),
-                            s(&k["scopes"]),
-                            s(&k["last_used_at"]),
-                            s(&k["revoked_at"]),
-                        ]
-                    })
-                    .collect();
-                table(&["id", "name", "scopes", "last used", "revoked"], rows)
-            });
+            output(cli, &list, show_keys);
         }
         KeysAction::Create {
             name,
@@ -468,12 +609,7 @@ async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
                     async move { c.key_create().body(body).send().await }
                 })
                 .await?;
-            output(cli, &key, |v| {
-                format!(
-                    "{}\n(store it now: it is shown only once)",
-                    s(&v["api_key"])
-                )
-            });
+            output(cli, &key, |k| show_new_key(&k.api_key));
         }
         KeysAction::Revoke { key_id } => {
             gw.call(|c| async move { c.key_revoke().key_id(key_id.as_str()).send().await })
@@ -496,31 +632,10 @@ async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
                     }
                 })
                 .await?;
-            output(cli, &key, |v| {
-                format!(
-                    "{}\n(store it now: it is shown only once)",
-                    s(&v["api_key"])
-                )
-            });
+            output(cli, &key, |k| show_new_key(&k.api_key));
         }
     }
     Ok(())
-}
-
-fn memory_rows(list: &Value) -> Vec<Vec<String>> {
-    list.as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|m| {
-            vec![
-                s(&m["id"]),
-                s(&m["memory_type"]),
-                s(&m["title"]),
-                s(&m["tags"]),
-            ]
-        })
-        .collect()
 }
 
 async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
@@ -547,21 +662,13 @@ async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                     async move { c.memory_create().body(body).send().await }
                 })
                 .await?;
-            output(cli, &m, |v| s(&v["id"]));
+            output(cli, &m, |m| m.id.clone());
         }
         MemoryAction::Get { id } => {
             let m = gw
                 .call(|c| async move { c.memory_get().id(id.as_str()).send().await })
                 .await?;
-            output(cli, &m, |v| {
-                format!(
-                    "# {} ({}, v{})\n{}",
-                    s(&v["title"]),
-                    s(&v["memory_type"]),
-                    s(&v["version"]),
-                    s(&v["content"])
-                )
-            });
+            output(cli, &m, show_memory);
         }
         MemoryAction::List {
             tags,
@@ -587,11 +694,8 @@ async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                     }
                 })
                 .await?;
-            output(cli, &page, |v| {
-                table(
-                    &["id", "type", "title", "tags"],
-                    memory_rows(&v["memories"]),
-                )
+            output(cli, &page, |p| {
+                table(&["id", "type", "title", "tags"], memory_rows(&p.memories))
             });
         }
         MemoryAction::Search { query, limit } => {
@@ -607,22 +711,7 @@ async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                     async move { c.memory_search().body(body).send().await }
                 })
                 .await?;
-            output(cli, &found, |v| {
-                let rows = v["results"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            s(&r["memory"]["id"]),
-                            format!("{:.2}", r["score"].as_f64().unwrap_or_default()),
-                            s(&r["memory"]["title"]),
-                        ]
-                    })
-                    .collect();
-                table(&["id", "score", "title"], rows)
-            });
+            output(cli, &found, show_search);
         }
         MemoryAction::Edit {
             id,
@@ -648,8 +737,8 @@ async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                     async move { c.memory_update().id(id.as_str()).body(body).send().await }
                 })
                 .await?;
-            output(cli, &m, |v| {
-                format!("{} is now version {}", s(&v["id"]), s(&v["version"]))
+            output(cli, &m, |m| {
+                format!("{} is now version {}", m.id, m.version)
             });
         }
         MemoryAction::Rm { id } => {
@@ -661,14 +750,7 @@ async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
             let st = gw
                 .call(|c| async move { c.memory_stats().send().await })
                 .await?;
-            output(cli, &st, |v| {
-                format!(
-                    "memories: {}\nbytes:    {}\nby type:  {}",
-                    s(&v["total_memories"]),
-                    s(&v["total_bytes"]),
-                    v["by_type"]
-                )
-            });
+            output(cli, &st, show_stats);
         }
     }
     Ok(())
@@ -681,23 +763,7 @@ async fn connect(cli: &Cli, action: &ConnectAction) -> Result<(), Failure> {
             let list = gw
                 .call(|c| async move { c.connect_providers().send().await })
                 .await?;
-            output(cli, &list, |v| {
-                let rows = v["providers"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            s(&p["name"]),
-                            s(&p["display_name"]),
-                            s(&p["available"]),
-                            s(&p["status"]),
-                        ]
-                    })
-                    .collect();
-                table(&["provider", "name", "available", "status"], rows)
-            });
+            output(cli, &list, show_providers);
         }
         ConnectAction::Start { provider } => {
             let body = types::StartRequest { return_to: None };
@@ -713,10 +779,10 @@ async fn connect(cli: &Cli, action: &ConnectAction) -> Result<(), Failure> {
                     }
                 })
                 .await?;
-            output(cli, &started, |v| {
+            output(cli, &started, |f| {
                 format!(
                     "Open this URL to connect {provider}:\n\n  {}",
-                    s(&v["authorization_url"])
+                    f.authorization_url
                 )
             });
         }
@@ -726,15 +792,7 @@ async fn connect(cli: &Cli, action: &ConnectAction) -> Result<(), Failure> {
                     |c| async move { c.connect_status().provider(provider.as_str()).send().await },
                 )
                 .await?;
-            output(cli, &st, |v| {
-                format!(
-                    "{}: {} (account {}, expires {})",
-                    provider,
-                    s(&v["status"]),
-                    s(&v["external_account_id"]),
-                    s(&v["expires_at"])
-                )
-            });
+            output(cli, &st, |c| show_connection(provider, c));
         }
         ConnectAction::Rm { provider } => {
             gw.call(|c| async move { c.connect_delete().provider(provider.as_str()).send().await })
@@ -752,23 +810,7 @@ async fn apps(cli: &Cli, action: &AppsAction) -> Result<(), Failure> {
             let list = gw
                 .call(|c| async move { c.authorization_list().send().await })
                 .await?;
-            output(cli, &list, |v| {
-                let rows = v["authorizations"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            s(&a["client_id"]),
-                            s(&a["client_name"]),
-                            s(&a["scopes"]),
-                            s(&a["last_used_at"]),
-                        ]
-                    })
-                    .collect();
-                table(&["client id", "name", "scopes", "last used"], rows)
-            });
+            output(cli, &list, show_authorizations);
         }
         AppsAction::Revoke { client_id } => {
             gw.call(|c| async move {
@@ -791,41 +833,13 @@ async fn clients(cli: &Cli, action: &ClientsAction) -> Result<(), Failure> {
             let list = gw
                 .call(|c| async move { c.client_list().send().await })
                 .await?;
-            output(cli, &list, |v| {
-                let rows = v["clients"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            s(&c["client_id"]),
-                            s(&c["client_name"]),
-                            s(&c["scopes"]),
-                            s(&c["registered_with_key"]),
-                            s(&c["last_used_at"]),
-                        ]
-                    })
-                    .collect();
-                table(&["client id", "name", "scopes", "key", "last used"], rows)
-            });
+            output(cli, &list, show_clients);
         }
         ClientsAction::Get { client_id } => {
             let one = gw
                 .call(|c| async move { c.client_get().client_id(client_id.as_str()).send().await })
                 .await?;
-            output(cli, &one, |v| {
-                table(
-                    &["client id", "name", "scopes", "grants", "created"],
-                    vec![vec![
-                        s(&v["client_id"]),
-                        s(&v["client_name"]),
-                        s(&v["scopes"]),
-                        s(&v["grant_types"]),
-                        s(&v["created_at"]),
-                    ]],
-                )
-            });
+            output(cli, &one, show_client);
         }
         ClientsAction::Rm { client_id } => {
             gw.call(
@@ -856,5 +870,153 @@ fn main() -> ExitCode {
             eprintln!("mcpg: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A response type from the JSON the server sends.
+    fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn check(rendered: String, expected: &str) {
+        assert_eq!(rendered, expected);
+    }
+
+    const AT: &str = "2026-11-22T10:00:00.123456Z";
+
+    #[test]
+    fn times_print_as_the_api_writes_them() {
+        for raw in [
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T10:00:00.123Z",
+            AT,
+            "2026-11-22T10:00:00.000000001Z",
+        ] {
+            let t: DateTime<Utc> = from(json!(raw));
+            assert_eq!(when(&t), raw);
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(raw));
+        }
+    }
+
+    #[test]
+    fn account_and_keys() {
+        let me = json!({
+            "user_id": "u1", "created_at": AT,
+            "credential": {"kind": "api_key", "id": "k1", "scopes": ["memories:read", "keys:read"]},
+        });
+        check(
+            show_me("http://127.0.0.1:8080", &from(me)),
+            "server:     http://127.0.0.1:8080\nuser:       u1\nemail:      -\n\
+             credential: api_key k1\nscopes:     memories:read keys:read",
+        );
+        let keys = json!({"keys": [
+            {"key_id": "k1", "name": "laptop", "prefix": "mcpg_k1", "scopes": ["memories:read", "keys:read"],
+             "created_at": AT, "last_used_at": AT, "usage_count": 3},
+            {"key_id": "k2", "name": "ci", "prefix": "mcpg_k2", "scopes": [],
+             "created_at": AT, "revoked_at": "2026-11-23T08:00:00Z", "usage_count": 0},
+        ]});
+        check(
+            show_keys(&from(keys)),
+            "ID  NAME    SCOPES                   LAST USED                    REVOKED\n\
+             k1  laptop  memories:read,keys:read  2026-11-22T10:00:00.123456Z  -\n\
+             k2  ci                               -                            2026-11-23T08:00:00Z",
+        );
+        check(
+            show_new_key("mcpg_x"),
+            "mcpg_x\n(store it now: it is shown only once)",
+        );
+    }
+
+    fn memory(id: &str, title: &str) -> serde_json::Value {
+        json!({
+            "id": id, "title": title, "content": "body\n", "memory_type": "project",
+            "tags": ["ops", "release"], "metadata": {}, "version": 2,
+            "created_at": AT, "updated_at": AT,
+        })
+    }
+
+    #[test]
+    fn memories() {
+        let m = memory("m1", "Release checklist");
+        check(
+            show_memory(&from(m.clone())),
+            "# Release checklist (project, v2)\nbody\n",
+        );
+        let page: types::MemoryPage = from(json!({"memories": [m], "total": 1}));
+        check(
+            table(
+                &["id", "type", "title", "tags"],
+                memory_rows(&page.memories),
+            ),
+            "ID  TYPE     TITLE              TAGS\nm1  project  Release checklist  ops,release",
+        );
+        let found = json!({"results": [
+            {"memory": memory("m1", "Best"), "score": 100.0, "snippet": ""},
+            {"memory": memory("m2", "Next"), "score": 71.1, "snippet": ""},
+            {"memory": memory("m3", "Far"), "score": 0.0, "snippet": ""},
+        ], "total_results": 3, "took_ms": 1.5});
+        check(
+            show_search(&from(found)),
+            "ID  SCORE  TITLE\nm1  100.0  Best\nm2  71.1   Next\nm3  0.0    Far",
+        );
+        let stats = json!({
+            "total_memories": 3, "total_bytes": 120, "by_type": {"project": 1, "context": 2},
+            "top_tags": [], "oldest_at": AT, "newest_at": AT,
+        });
+        check(
+            show_stats(&from(stats)),
+            "memories: 3\nbytes:    120\nby type:  {\"context\":2,\"project\":1}",
+        );
+    }
+
+    #[test]
+    fn connections_apps_and_clients() {
+        let providers = json!({"providers": [
+            {"name": "github", "display_name": "GitHub", "available": true, "connected": true,
+             "status": "refresh_failed"},
+            {"name": "google", "display_name": "Google", "available": false, "connected": false},
+        ]});
+        check(
+            show_providers(&from(providers)),
+            "PROVIDER  NAME    AVAILABLE  STATUS\ngithub    GitHub  true       refresh_failed\n\
+             google    Google  false      -",
+        );
+        let c = json!({
+            "provider": "github", "connected": true, "status": "connected", "scopes": [],
+            "connected_at": AT,
+        });
+        check(
+            show_connection("github", &from(c)),
+            "github: connected (account -, expires -)",
+        );
+        let apps = json!({"authorizations": [
+            {"client_id": "c1", "client_name": "Claude", "scopes": ["memories:read"], "resources": [],
+             "authorized_at": AT, "last_used_at": AT, "verified": true},
+        ]});
+        check(
+            show_authorizations(&from(apps)),
+            "CLIENT ID  NAME    SCOPES         LAST USED\nc1         Claude  memories:read  2026-11-22T10:00:00.123456Z",
+        );
+        let client = json!({
+            "client_id": "mcpg_ci_1", "client_name": "bot", "scopes": ["memories:read"],
+            "grant_types": ["client_credentials"], "redirect_uris": [],
+            "token_endpoint_auth_method": "client_secret_post", "registered_with_key": "k1",
+            "created_at": AT,
+        });
+        check(
+            show_client(&from(client.clone())),
+            "CLIENT ID  NAME  SCOPES         GRANTS              CREATED\n\
+             mcpg_ci_1  bot   memories:read  client_credentials  2026-11-22T10:00:00.123456Z",
+        );
+        check(
+            show_clients(&from(json!({"clients": [client]}))),
+            "CLIENT ID  NAME  SCOPES         KEY  LAST USED\nmcpg_ci_1  bot   memories:read  k1   -",
+        );
     }
 }

@@ -160,6 +160,21 @@ async fn login_refresh_revocation_and_memory_round_trip() {
     .await;
     let found: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(found["results"][0]["memory"]["id"], id.as_str());
+    assert_eq!(found["results"][0]["score"], 100.0, "the best match");
+    let (_, out, _) = run(
+        &server,
+        config.path(),
+        &["memory", "search", "changelog"],
+        None,
+    )
+    .await;
+    assert_eq!(
+        out,
+        format!(
+            "ID{}  SCORE  TITLE\n{id}  100.0  Release checklist\n",
+            " ".repeat(id.len() - 2)
+        ),
+    );
     let (_, out, _) = run(&server, config.path(), &["memory", "list"], None).await;
     assert!(
         out.starts_with("ID") && out.contains("Release checklist"),

@@ -58,11 +58,125 @@ pub mod types {
             Default::default()
         }
     }
+    ///What a security event records.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditAction {
+        #[serde(rename = "user.registered")]
+        UserRegistered,
+        #[serde(rename = "key.created")]
+        KeyCreated,
+        #[serde(rename = "key.rotated")]
+        KeyRotated,
+        #[serde(rename = "key.revoked")]
+        KeyRevoked,
+        #[serde(rename = "login.succeeded")]
+        LoginSucceeded,
+        #[serde(rename = "login.failed")]
+        LoginFailed,
+        #[serde(rename = "logout")]
+        Logout,
+        #[serde(rename = "sessions.ended")]
+        SessionsEnded,
+        #[serde(rename = "user.password_changed")]
+        UserPasswordChanged,
+        #[serde(rename = "user.password_reset")]
+        UserPasswordReset,
+        #[serde(rename = "oauth.consent_granted")]
+        OauthConsentGranted,
+        #[serde(rename = "oauth.token_family_revoked")]
+        OauthTokenFamilyRevoked,
+        #[serde(rename = "oauth.authorization_revoked")]
+        OauthAuthorizationRevoked,
+        #[serde(rename = "oauth.client_deleted")]
+        OauthClientDeleted,
+        #[serde(rename = "connection.created")]
+        ConnectionCreated,
+        #[serde(rename = "connection.deleted")]
+        ConnectionDeleted,
+    }
+    impl ::std::fmt::Display for AuditAction {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::UserRegistered => f.write_str("user.registered"),
+                Self::KeyCreated => f.write_str("key.created"),
+                Self::KeyRotated => f.write_str("key.rotated"),
+                Self::KeyRevoked => f.write_str("key.revoked"),
+                Self::LoginSucceeded => f.write_str("login.succeeded"),
+                Self::LoginFailed => f.write_str("login.failed"),
+                Self::Logout => f.write_str("logout"),
+                Self::SessionsEnded => f.write_str("sessions.ended"),
+                Self::UserPasswordChanged => f.write_str("user.password_changed"),
+                Self::UserPasswordReset => f.write_str("user.password_reset"),
+                Self::OauthConsentGranted => f.write_str("oauth.consent_granted"),
+                Self::OauthTokenFamilyRevoked => {
+                    f.write_str("oauth.token_family_revoked")
+                }
+                Self::OauthAuthorizationRevoked => {
+                    f.write_str("oauth.authorization_revoked")
+                }
+                Self::OauthClientDeleted => f.write_str("oauth.client_deleted"),
+                Self::ConnectionCreated => f.write_str("connection.created"),
+                Self::ConnectionDeleted => f.write_str("connection.deleted"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuditAction {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "user.registered" => Ok(Self::UserRegistered),
+                "key.created" => Ok(Self::KeyCreated),
+                "key.rotated" => Ok(Self::KeyRotated),
+                "key.revoked" => Ok(Self::KeyRevoked),
+                "login.succeeded" => Ok(Self::LoginSucceeded),
+                "login.failed" => Ok(Self::LoginFailed),
+                "logout" => Ok(Self::Logout),
+                "sessions.ended" => Ok(Self::SessionsEnded),
+                "user.password_changed" => Ok(Self::UserPasswordChanged),
+                "user.password_reset" => Ok(Self::UserPasswordReset),
+                "oauth.consent_granted" => Ok(Self::OauthConsentGranted),
+                "oauth.token_family_revoked" => Ok(Self::OauthTokenFamilyRevoked),
+                "oauth.authorization_revoked" => Ok(Self::OauthAuthorizationRevoked),
+                "oauth.client_deleted" => Ok(Self::OauthClientDeleted),
+                "connection.created" => Ok(Self::ConnectionCreated),
+                "connection.deleted" => Ok(Self::ConnectionDeleted),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuditAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuditAction {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
     ///One security event.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AuditEvent {
-        ///e.g. `user.registered`, `key.created`, `key.rotated`, `key.revoked`.
-        pub action: ::std::string::String,
+        pub action: AuditAction,
         pub at: ::chrono::DateTime<::chrono::offset::Utc>,
         ///The credential that acted (its public id), when one did.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -95,6 +209,66 @@ pub mod types {
     impl AuditPage {
         pub fn builder() -> builder::AuditPage {
             Default::default()
+        }
+    }
+    /**How a client authenticates at the token endpoint
+(`token_endpoint_auth_method`, RFC 7591).*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuthMethod {
+        #[serde(rename = "none")]
+        None,
+        #[serde(rename = "client_secret_basic")]
+        ClientSecretBasic,
+        #[serde(rename = "client_secret_post")]
+        ClientSecretPost,
+    }
+    impl ::std::fmt::Display for AuthMethod {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::None => f.write_str("none"),
+                Self::ClientSecretBasic => f.write_str("client_secret_basic"),
+                Self::ClientSecretPost => f.write_str("client_secret_post"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for AuthMethod {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "none" => Ok(Self::None),
+                "client_secret_basic" => Ok(Self::ClientSecretBasic),
+                "client_secret_post" => Ok(Self::ClientSecretPost),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for AuthMethod {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for AuthMethod {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///One application with access to the caller's account.
@@ -147,12 +321,70 @@ pub mod types {
         >,
         pub provider: ::std::string::String,
         pub scopes: ::std::vec::Vec<::std::string::String>,
-        ///`connected`, `refresh_failed` or `reauthorization_required`.
-        pub status: ::std::string::String,
+        pub status: ConnectionStatus,
     }
     impl ConnectionInfo {
         pub fn builder() -> builder::ConnectionInfo {
             Default::default()
+        }
+    }
+    ///The state of a connection to a provider.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum ConnectionStatus {
+        #[serde(rename = "connected")]
+        Connected,
+        #[serde(rename = "refresh_failed")]
+        RefreshFailed,
+        #[serde(rename = "reauthorization_required")]
+        ReauthorizationRequired,
+    }
+    impl ::std::fmt::Display for ConnectionStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Connected => f.write_str("connected"),
+                Self::RefreshFailed => f.write_str("refresh_failed"),
+                Self::ReauthorizationRequired => f.write_str("reauthorization_required"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for ConnectionStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "connected" => Ok(Self::Connected),
+                "refresh_failed" => Ok(Self::RefreshFailed),
+                "reauthorization_required" => Ok(Self::ReauthorizationRequired),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for ConnectionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for ConnectionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///A new key for the caller.
@@ -226,6 +458,65 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
     impl Error {
         pub fn builder() -> builder::Error {
             Default::default()
+        }
+    }
+    ///An OAuth grant type (RFC 6749) a client may use.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum GrantType {
+        #[serde(rename = "authorization_code")]
+        AuthorizationCode,
+        #[serde(rename = "refresh_token")]
+        RefreshToken,
+        #[serde(rename = "client_credentials")]
+        ClientCredentials,
+    }
+    impl ::std::fmt::Display for GrantType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::AuthorizationCode => f.write_str("authorization_code"),
+                Self::RefreshToken => f.write_str("refresh_token"),
+                Self::ClientCredentials => f.write_str("client_credentials"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for GrantType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "authorization_code" => Ok(Self::AuthorizationCode),
+                "refresh_token" => Ok(Self::RefreshToken),
+                "client_credentials" => Ok(Self::ClientCredentials),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for GrantType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for GrantType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
     ///Probe result.
@@ -388,7 +679,7 @@ Must be a subset of them (403 `insufficient_scope` otherwise).*/
         pub client_id: ::std::string::String,
         pub client_name: ::std::string::String,
         pub created_at: ::chrono::DateTime<::chrono::offset::Utc>,
-        pub grant_types: ::std::vec::Vec<::std::string::String>,
+        pub grant_types: ::std::vec::Vec<GrantType>,
         ///When it last obtained a token; absent if never.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub last_used_at: ::std::option::Option<
@@ -402,8 +693,7 @@ Absent for a client the operator created for the account.*/
         /**The most its tokens can hold: at most the scopes of the key that
 registered it.*/
         pub scopes: ::std::vec::Vec<::std::string::String>,
-        ///`client_secret_basic`, `client_secret_post` or `none`.
-        pub token_endpoint_auth_method: ::std::string::String,
+        pub token_endpoint_auth_method: AuthMethod,
     }
     impl OwnedClient {
         pub fn builder() -> builder::OwnedClient {
@@ -440,9 +730,8 @@ registered it.*/
         pub display_name: ::std::string::String,
         ///The name in routes.
         pub name: ::std::string::String,
-        ///`connected`, `refresh_failed` or `reauthorization_required` when connected.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub status: ::std::option::Option<::std::string::String>,
+        pub status: ::std::option::Option<ConnectionStatus>,
     }
     impl ProviderInfo {
         pub fn builder() -> builder::ProviderInfo {
@@ -547,7 +836,11 @@ bcrypt.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct SearchResult {
         pub memory: Memory,
-        ///Relevance, higher is better; comparable only within one response.
+        /**Relevance from 0 to 100, one decimal: 100 for the best match of this
+search, the others in proportion to how the search ranks them (50 ranks
+half as high as the best). It compares the results of one response with
+each other; it does not say how well the best one matches, and is not
+comparable across searches.*/
         pub score: f64,
         ///An excerpt of the content with matches in `<mark>…</mark>` (not HTML-escaped).
         pub snippet: ::std::string::String,
@@ -1034,7 +1327,7 @@ server's allow-list. Without it, the callback shows a result page.*/
         }
         #[derive(Clone, Debug)]
         pub struct AuditEvent {
-            action: ::std::result::Result<::std::string::String, ::std::string::String>,
+            action: ::std::result::Result<super::AuditAction, ::std::string::String>,
             at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::offset::Utc>,
                 ::std::string::String,
@@ -1078,7 +1371,7 @@ server's allow-list. Without it, the callback shows a result page.*/
         impl AuditEvent {
             pub fn action<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::AuditAction>,
                 T::Error: ::std::fmt::Display,
             {
                 self.action = value
@@ -1502,7 +1795,10 @@ server's allow-list. Without it, the callback shows a result page.*/
                 ::std::vec::Vec<::std::string::String>,
                 ::std::string::String,
             >,
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<
+                super::ConnectionStatus,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for ConnectionInfo {
             fn default() -> Self {
@@ -1626,7 +1922,7 @@ server's allow-list. Without it, the callback shows a result page.*/
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::ConnectionStatus>,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value
@@ -2638,7 +2934,7 @@ server's allow-list. Without it, the callback shows a result page.*/
                 ::std::string::String,
             >,
             grant_types: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
+                ::std::vec::Vec<super::GrantType>,
                 ::std::string::String,
             >,
             last_used_at: ::std::result::Result<
@@ -2658,7 +2954,7 @@ server's allow-list. Without it, the callback shows a result page.*/
                 ::std::string::String,
             >,
             token_endpoint_auth_method: ::std::result::Result<
-                ::std::string::String,
+                super::AuthMethod,
                 ::std::string::String,
             >,
         }
@@ -2720,7 +3016,7 @@ server's allow-list. Without it, the callback shows a result page.*/
             }
             pub fn grant_types<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::GrantType>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.grant_types = value
@@ -2784,7 +3080,7 @@ server's allow-list. Without it, the callback shows a result page.*/
             }
             pub fn token_endpoint_auth_method<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::string::String>,
+                T: ::std::convert::TryInto<super::AuthMethod>,
                 T::Error: ::std::fmt::Display,
             {
                 self.token_endpoint_auth_method = value
@@ -2942,7 +3238,7 @@ server's allow-list. Without it, the callback shows a result page.*/
             >,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             status: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
+                ::std::option::Option<super::ConnectionStatus>,
                 ::std::string::String,
             >,
         }
@@ -3008,7 +3304,9 @@ server's allow-list. Without it, the callback shows a result page.*/
             }
             pub fn status<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::ConnectionStatus>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.status = value

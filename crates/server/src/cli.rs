@@ -255,7 +255,7 @@ async fn clients(config: Config, action: ClientsAction) -> anyhow::Result<()> {
                     println!("client_secret: {}", clients::reveal(secret));
                     println!("(the secret is shown only now: store it)");
                 }
-                println!("grant_types:   {}", c.grant_types.join(" "));
+                println!("grant_types:   {}", clients::joined(&c.grant_types, " "));
                 println!("scopes:        {}", c.scopes.to_space_separated());
                 Ok(())
             }
@@ -392,7 +392,7 @@ async fn admin(config: Config, action: AdminAction) -> anyhow::Result<()> {
                         "ip": e.ip,
                         "user_agent": e.user_agent,
                         "request_id": e.request_id,
-                        "details": serde_json::from_str::<serde_json::Value>(&e.details).unwrap_or_default(),
+                        "details": e.details,
                     });
                     println!("{line}");
                 }

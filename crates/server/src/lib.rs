@@ -30,4 +30,5 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod token;
+pub mod vocabulary;
 pub mod web;

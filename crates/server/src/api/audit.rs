@@ -9,7 +9,10 @@ use super::{
     error::ApiResult,
     ApiTags,
 };
-use crate::{entity::audit_event, service::audit, state::AppState};
+use crate::{
+    service::audit::{self, AuditAction},
+    state::AppState,
+};
 
 pub struct AuditApi;
 
@@ -18,8 +21,7 @@ pub struct AuditApi;
 #[oai(skip_serializing_if_is_none)]
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
-    /// e.g. `user.registered`, `key.created`, `key.rotated`, `key.revoked`.
-    pub action: String,
+    pub action: AuditAction,
     /// The credential that acted (its public id), when one did.
     pub credential_id: Option<String>,
     /// What was acted on, e.g. a key id.
@@ -47,8 +49,8 @@ pub enum AuditResponse {
     Ok(Json<AuditPage>),
 }
 
-/// The API shape of a stored event.
-pub fn to_api(e: audit_event::Model) -> AuditEvent {
+/// The API shape of a recorded event.
+pub fn to_api(e: audit::Recorded) -> AuditEvent {
     AuditEvent {
         at: e.at,
         action: e.action,
@@ -57,10 +59,7 @@ pub fn to_api(e: audit_event::Model) -> AuditEvent {
         ip: e.ip,
         user_agent: e.user_agent,
         request_id: e.request_id,
-        // Rows written before absent values were omitted may hold nulls.
-        details: crate::service::audit::without_nulls(
-            serde_json::from_str(&e.details).unwrap_or_else(|_| serde_json::json!({})),
-        ),
+        details: e.details,
     }
 }
 

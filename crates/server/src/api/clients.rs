@@ -11,7 +11,7 @@ use super::{
     ApiTags,
 };
 use crate::{
-    service::oauth::clients::{self, Client},
+    service::oauth::clients::{self, AuthMethod, Client, GrantType},
     state::AppState,
 };
 
@@ -26,10 +26,9 @@ pub struct OwnedClient {
     /// The most its tokens can hold: at most the scopes of the key that
     /// registered it.
     pub scopes: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
-    /// `client_secret_basic`, `client_secret_post` or `none`.
-    pub token_endpoint_auth_method: String,
+    pub token_endpoint_auth_method: AuthMethod,
     /// The API key that registered it; revoking that key deletes the client.
     /// Absent for a client the operator created for the account.
     #[oai(skip_serializing_if_is_none)]
@@ -70,7 +69,7 @@ pub enum OwnedClientDeletedResponse {
 fn shown(c: Client) -> OwnedClient {
     OwnedClient {
         scopes: c.scopes.names(),
-        token_endpoint_auth_method: c.auth_method.as_str().into(),
+        token_endpoint_auth_method: c.auth_method,
         client_id: c.id,
         client_name: c.name,
         grant_types: c.grant_types,

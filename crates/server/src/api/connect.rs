@@ -17,7 +17,11 @@ use super::{
     idempotency::{self as idempotent, StoredJson},
     ApiTags,
 };
-use crate::{scope::Scope, service::connect, state::AppState};
+use crate::{
+    scope::Scope,
+    service::connect::{self, ConnectionStatus},
+    state::AppState,
+};
 
 pub struct ConnectApi;
 
@@ -34,9 +38,9 @@ pub struct ProviderInfo {
     /// False when the server has no client credentials for it.
     pub available: bool,
     pub connected: bool,
-    /// `connected`, `refresh_failed` or `reauthorization_required` when connected.
+    /// The connection's status; absent when not connected.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<ConnectionStatus>,
 }
 
 #[derive(Object, serde::Serialize, rmcp::schemars::JsonSchema)]
@@ -103,8 +107,7 @@ pub enum StartResponse {
 pub struct ConnectionInfo {
     pub provider: String,
     pub connected: bool,
-    /// `connected`, `refresh_failed` or `reauthorization_required`.
-    pub status: String,
+    pub status: ConnectionStatus,
     pub external_account_id: Option<String>,
     pub scopes: Vec<String>,
     pub connected_at: DateTime<Utc>,

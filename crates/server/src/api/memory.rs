@@ -168,7 +168,12 @@ pub struct SearchRequest {
 #[schemars(crate = "rmcp::schemars")]
 pub struct SearchResult {
     pub memory: Memory,
-    /// Relevance, higher is better; comparable only within one response.
+    /// Relevance from 0 to 100, one decimal: 100 for the best match of this
+    /// search, the others in proportion to how the search ranks them (50 ranks
+    /// half as high as the best). It compares the results of one response with
+    /// each other; it does not say how well the best one matches, and is not
+    /// comparable across searches.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
     pub score: f64,
     /// An excerpt of the content with matches in `<mark>…</mark>` (not HTML-escaped).
     pub snippet: String,

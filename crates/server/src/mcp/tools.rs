@@ -739,7 +739,7 @@ impl MemoryTools {
                             x.display_name,
                             x.name,
                             match (&x.status, x.available) {
-                                (Some(s), _) => s.clone(),
+                                (Some(s), _) => s.to_string(),
                                 (None, true) => "not connected".into(),
                                 (None, false) => "unavailable on this server".into(),
                             }

@@ -100,7 +100,7 @@ pub async fn register(state: &AppState, input: RegisterInput) -> Result<Register
         now,
         audit::Event {
             user_id,
-            action: audit::action::USER_REGISTERED,
+            action: audit::AuditAction::UserRegistered,
             credential_id: None,
             target: Some(&key.info.id),
             details: serde_json::json!({ "first_key": key.info.id, "with_password": with_password }),
@@ -167,7 +167,7 @@ pub async fn reset_password(
         now,
         audit::Event {
             user_id: user.id,
-            action: audit::action::PASSWORD_RESET,
+            action: audit::AuditAction::PasswordReset,
             credential_id: None,
             target: None,
             details: serde_json::json!({

@@ -7,34 +7,42 @@ use uuid::Uuid;
 
 use super::{auth::Principal, paging};
 use crate::{
-    entity::audit_event, error::Result, http::context, scope::Scope, state::AppState, store,
+    entity::audit_event,
+    error::{Error, Result},
+    http::context,
+    scope::Scope,
+    state::AppState,
+    store,
+    vocabulary::vocabulary,
 };
 
-/// Event names.
-pub mod action {
-    pub const USER_REGISTERED: &str = "user.registered";
-    pub const KEY_CREATED: &str = "key.created";
-    pub const KEY_ROTATED: &str = "key.rotated";
-    pub const KEY_REVOKED: &str = "key.revoked";
-    pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
-    pub const LOGIN_FAILED: &str = "login.failed";
-    pub const LOGOUT: &str = "logout";
-    pub const SESSIONS_ENDED: &str = "sessions.ended";
-    pub const PASSWORD_CHANGED: &str = "user.password_changed";
-    /// The operator set a new password (`mcpgate admin users reset-password`).
-    pub const PASSWORD_RESET: &str = "user.password_reset";
-    pub const OAUTH_CONSENT_GRANTED: &str = "oauth.consent_granted";
-    pub const OAUTH_FAMILY_REVOKED: &str = "oauth.token_family_revoked";
-    pub const OAUTH_AUTHORIZATION_REVOKED: &str = "oauth.authorization_revoked";
-    pub const OAUTH_CLIENT_DELETED: &str = "oauth.client_deleted";
-    pub const CONNECTION_CREATED: &str = "connection.created";
-    pub const CONNECTION_DELETED: &str = "connection.deleted";
+vocabulary! {
+    /// What a security event records.
+    pub enum AuditAction ("audit action") {
+        UserRegistered = "user.registered",
+        KeyCreated = "key.created",
+        KeyRotated = "key.rotated",
+        KeyRevoked = "key.revoked",
+        LoginSucceeded = "login.succeeded",
+        LoginFailed = "login.failed",
+        Logout = "logout",
+        SessionsEnded = "sessions.ended",
+        PasswordChanged = "user.password_changed",
+        /// The operator set a new password (`mcpgate admin users reset-password`).
+        PasswordReset = "user.password_reset",
+        OAuthConsentGranted = "oauth.consent_granted",
+        OAuthFamilyRevoked = "oauth.token_family_revoked",
+        OAuthAuthorizationRevoked = "oauth.authorization_revoked",
+        OAuthClientDeleted = "oauth.client_deleted",
+        ConnectionCreated = "connection.created",
+        ConnectionDeleted = "connection.deleted",
+    }
 }
 
 /// One event to record.
 pub struct Event<'a> {
     pub user_id: Uuid,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub credential_id: Option<&'a str>,
     pub target: Option<&'a str>,
     pub details: serde_json::Value,
@@ -53,7 +61,7 @@ pub async fn record(
         store::audit::NewEvent {
             at,
             user_id: Some(event.user_id),
-            action: event.action.to_owned(),
+            action: event.action.as_str().to_owned(),
             credential_id: event.credential_id.map(str::to_owned),
             // The column holds 128 characters; a longer target (a client id
             // that is a metadata-document URL) is cut, and OAuth events carry
@@ -87,9 +95,48 @@ pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
+/// A recorded event, as read back.
+#[derive(Debug)]
+pub struct Recorded {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub user_id: Option<Uuid>,
+    pub action: AuditAction,
+    pub credential_id: Option<String>,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    /// Event-specific details, a JSON object without nulls.
+    pub details: serde_json::Value,
+}
+
+impl Recorded {
+    /// A stored event; a row the code cannot read is an internal error
+    /// naming it.
+    fn from_row(e: audit_event::Model) -> Result<Self> {
+        let action = e.action.parse().map_err(|u: crate::vocabulary::Unknown| {
+            u.internal(format_args!("audit event {}", e.seq))
+        })?;
+        let details = serde_json::from_str(&e.details)
+            .map_err(|j| Error::Internal(format!("audit event {} details: {j}", e.seq)))?;
+        Ok(Self {
+            at: e.at,
+            user_id: e.user_id,
+            action,
+            credential_id: e.credential_id,
+            target: e.target,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            request_id: e.request_id,
+            // Rows written before absent values were omitted may hold nulls.
+            details: without_nulls(details),
+        })
+    }
+}
+
 /// A page of events, newest first.
 pub struct Page {
-    pub events: Vec<audit_event::Model>,
+    pub events: Vec<Recorded>,
     pub next_cursor: Option<String>,
 }
 
@@ -119,7 +166,60 @@ pub async fn list(
     let events = store::audit::list(&state.db, user_id, before, limit + 1).await?;
     let (events, next_cursor) = paging::split(events, limit, CURSOR_KIND, |e| e.seq);
     Ok(Page {
-        events,
+        events: events
+            .into_iter()
+            .map(Recorded::from_row)
+            .collect::<Result<_>>()?,
         next_cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_and_refuse_unknown_names() {
+        crate::vocabulary::assert_round_trip(AuditAction::ALL, "key.deleted");
+    }
+
+    #[test]
+    fn a_stored_event_with_an_unknown_action_is_an_internal_error() {
+        let row = audit_event::Model {
+            seq: 7,
+            at: chrono::Utc::now(),
+            user_id: None,
+            action: "key.created".into(),
+            credential_id: None,
+            target: None,
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            details: r#"{"name":"ci","expires_at":null}"#.into(),
+        };
+        let e = Recorded::from_row(row.clone()).expect("a valid row");
+        assert_eq!(e.action, AuditAction::KeyCreated);
+        assert_eq!(e.details, serde_json::json!({"name": "ci"}));
+        for (bad, why) in [
+            (
+                audit_event::Model {
+                    action: "key.deleted".into(),
+                    ..row.clone()
+                },
+                "audit event 7: unknown audit action \"key.deleted\"",
+            ),
+            (
+                audit_event::Model {
+                    details: "{".into(),
+                    ..row
+                },
+                "audit event 7 details: ",
+            ),
+        ] {
+            match Recorded::from_row(bad) {
+                Err(Error::Internal(m)) => assert!(m.starts_with(why), "{m}"),
+                other => panic!("no silent default: {other:?}"),
+            }
+        }
+    }
 }

@@ -35,6 +35,7 @@ use crate::{
     state::AppState,
     store,
     token::{self, Kind},
+    vocabulary::vocabulary,
 };
 
 /// How long a connection flow may take.
@@ -46,11 +47,26 @@ const CLAIM_SECS: i64 = 30;
 /// Largest upstream response read.
 const MAX_UPSTREAM_BYTES: usize = 256 * 1024;
 
-/// Connection statuses.
-pub mod status {
-    pub const CONNECTED: &str = "connected";
-    pub const REFRESH_FAILED: &str = "refresh_failed";
-    pub const REAUTHORIZATION_REQUIRED: &str = "reauthorization_required";
+vocabulary! {
+    /// The state of a connection to a provider.
+    pub enum ConnectionStatus ("connection status") {
+        /// The tokens work (as far as mcpgate knows).
+        Connected = "connected",
+        /// The last refresh failed for a reason that may pass (the provider
+        /// was down); the next use tries again.
+        RefreshFailed = "refresh_failed",
+        /// The provider refused the refresh token: connect again.
+        ReauthorizationRequired = "reauthorization_required",
+    }
+}
+
+impl ConnectionStatus {
+    /// The status stored in a connection row.
+    fn of(c: &connection::Model) -> Result<Self> {
+        c.status.parse().map_err(|e: crate::vocabulary::Unknown| {
+            e.internal(format_args!("connection {}", c.id))
+        })
+    }
 }
 
 fn not_found_provider() -> Error {
@@ -214,7 +230,7 @@ pub struct ProviderView {
     pub display_name: String,
     pub available: bool,
     pub connected: bool,
-    pub status: Option<String>,
+    pub status: Option<ConnectionStatus>,
     /// The provider's last error for the caller's connection, if any.
     pub last_error: Option<String>,
 }
@@ -222,21 +238,21 @@ pub struct ProviderView {
 pub async fn providers(state: &AppState, principal: &Principal) -> Result<Vec<ProviderView>> {
     principal.require(Scope::ConnectionsRead)?;
     let mine = store::connections::list_for_user(&state.db, principal.user_id).await?;
-    Ok(state
+    state
         .catalog
         .all()
         .map(|p| {
             let conn = mine.iter().find(|c| c.provider == p.name);
-            ProviderView {
+            Ok(ProviderView {
                 name: p.name.clone(),
                 display_name: p.display_name.clone(),
                 available: p.available(),
                 connected: conn.is_some(),
-                status: conn.map(|c| c.status.clone()),
+                status: conn.map(ConnectionStatus::of).transpose()?,
                 last_error: conn.and_then(|c| c.last_error.clone()),
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A started flow.
@@ -539,7 +555,7 @@ pub async fn callback(
             id: conn_id,
             user_id: row.user_id,
             provider: p.name.clone(),
-            status: status::CONNECTED.into(),
+            status: ConnectionStatus::Connected.as_str().into(),
             external_account_id: external_account_id.clone(),
             scopes: scopes.chars().take(1000).collect(),
             token_type: "Bearer".into(),
@@ -560,7 +576,7 @@ pub async fn callback(
         now,
         audit::Event {
             user_id: row.user_id,
-            action: audit::action::CONNECTION_CREATED,
+            action: audit::AuditAction::ConnectionCreated,
             credential_id: None,
             target: Some(&p.name),
             details: serde_json::json!({ "external_account_id": external_account_id, "reconnected": existing.is_some() }),
@@ -612,7 +628,7 @@ async fn account_id(
 
 pub struct ConnectionView {
     pub provider: String,
-    pub status: String,
+    pub status: ConnectionStatus,
     pub external_account_id: Option<String>,
     pub scopes: Vec<String>,
     pub connected_at: DateTime<Utc>,
@@ -621,10 +637,10 @@ pub struct ConnectionView {
     pub last_error: Option<String>,
 }
 
-fn view(c: connection::Model) -> ConnectionView {
-    ConnectionView {
+fn view(c: connection::Model) -> Result<ConnectionView> {
+    Ok(ConnectionView {
+        status: ConnectionStatus::of(&c)?,
         provider: c.provider,
-        status: c.status,
         external_account_id: c.external_account_id,
         scopes: c
             .scopes
@@ -635,7 +651,7 @@ fn view(c: connection::Model) -> ConnectionView {
         expires_at: c.expires_at,
         last_refreshed_at: c.last_refreshed_at,
         last_error: c.last_error,
-    }
+    })
 }
 
 async fn mine(state: &AppState, principal: &Principal, name: &str) -> Result<connection::Model> {
@@ -647,7 +663,7 @@ async fn mine(state: &AppState, principal: &Principal, name: &str) -> Result<con
 
 pub async fn get(state: &AppState, principal: &Principal, name: &str) -> Result<ConnectionView> {
     principal.require(Scope::ConnectionsRead)?;
-    Ok(view(mine(state, principal, name).await?))
+    view(mine(state, principal, name).await?)
 }
 
 /// Delete a connection: revoke at the provider when it supports RFC 7009
@@ -725,7 +741,7 @@ pub async fn delete(state: &AppState, principal: &Principal, name: &str) -> Resu
         now,
         audit::Event {
             user_id: principal.user_id,
-            action: audit::action::CONNECTION_DELETED,
+            action: audit::AuditAction::ConnectionDeleted,
             credential_id: Some(&principal.credential.id),
             target: Some(name),
             details: serde_json::json!({}),
@@ -757,7 +773,7 @@ pub async fn token(state: &AppState, principal: &Principal, name: &str) -> Resul
         .is_some_and(|e| e - now <= chrono::Duration::seconds(REFRESH_AHEAD_SECS));
     if due {
         c = refresh(state, c).await?;
-    } else if c.status == status::REAUTHORIZATION_REQUIRED {
+    } else if ConnectionStatus::of(&c)? == ConnectionStatus::ReauthorizationRequired {
         return Err(reauthorize(name));
     }
     let key = c.id.to_string();
@@ -881,15 +897,17 @@ pub async fn refresh(state: &AppState, c: connection::Model) -> Result<connectio
         }
         Err(e) => {
             let (new_status, message, outcome) = match describe(e) {
-                UpstreamError::InvalidGrant(m) => {
-                    (status::REAUTHORIZATION_REQUIRED, m, "invalid_grant")
-                }
-                UpstreamError::Failed(m) => (status::REFRESH_FAILED, m, "failed"),
+                UpstreamError::InvalidGrant(m) => (
+                    ConnectionStatus::ReauthorizationRequired,
+                    m,
+                    "invalid_grant",
+                ),
+                UpstreamError::Failed(m) => (ConnectionStatus::RefreshFailed, m, "failed"),
             };
             store::connections::mark_failed(&state.db, c.id, new_status, &message, now).await?;
             state.metrics.upstream_refresh(outcome);
             tracing::warn!(provider = %name, connection = %c.id, error = %message, "upstream refresh failed");
-            if new_status == status::REAUTHORIZATION_REQUIRED {
+            if new_status == ConnectionStatus::ReauthorizationRequired {
                 Err(reauthorize(&name))
             } else {
                 Err(Error::Upstream {
@@ -913,9 +931,11 @@ async fn wait_for_refresh(
             .await?
             .ok_or(Error::NotFound("connection"))?;
         if now_row.refresh_claimed_until.is_none() {
-            return match now_row.status.as_str() {
-                status::REAUTHORIZATION_REQUIRED => Err(reauthorize(&now_row.provider)),
-                status::REFRESH_FAILED if now_row.access_token_enc == before.access_token_enc => {
+            return match ConnectionStatus::of(&now_row)? {
+                ConnectionStatus::ReauthorizationRequired => Err(reauthorize(&now_row.provider)),
+                ConnectionStatus::RefreshFailed
+                    if now_row.access_token_enc == before.access_token_enc =>
+                {
                     Err(Error::Upstream {
                         code: "upstream_refresh_failed",
                         message: format!(
@@ -1014,6 +1034,44 @@ pub async fn rotate_key(state: &AppState) -> Result<Rotation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_refuse_unknown_names() {
+        crate::vocabulary::assert_round_trip(ConnectionStatus::ALL, "active");
+        let now = chrono::Utc::now();
+        let mut row = connection::Model {
+            id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            provider: "github".into(),
+            status: "refresh_failed".into(),
+            external_account_id: None,
+            scopes: String::new(),
+            token_type: "Bearer".into(),
+            access_token_enc: String::new(),
+            refresh_token_enc: None,
+            expires_at: None,
+            connected_at: now,
+            updated_at: now,
+            last_refreshed_at: None,
+            last_error: None,
+            refresh_claimed_until: None,
+        };
+        assert_eq!(
+            ConnectionStatus::of(&row).unwrap(),
+            ConnectionStatus::RefreshFailed
+        );
+        row.status = "active".into();
+        match ConnectionStatus::of(&row) {
+            Err(Error::Internal(m)) => assert_eq!(
+                m,
+                format!(
+                    "connection {}: unknown connection status \"active\"",
+                    Uuid::nil()
+                )
+            ),
+            other => panic!("a stored unknown status is an internal error: {other:?}"),
+        }
+    }
 
     #[tokio::test]
     async fn return_to_compares_origins_exactly_and_paths_on_a_slash() {

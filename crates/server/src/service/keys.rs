@@ -100,7 +100,7 @@ pub async fn create(
         now,
         audit::Event {
             user_id: principal.user_id,
-            action: audit::action::KEY_CREATED,
+            action: audit::AuditAction::KeyCreated,
             credential_id: Some(&principal.credential.id),
             target: Some(&created.info.id),
             details: serde_json::json!({
@@ -203,7 +203,7 @@ pub async fn revoke(state: &AppState, principal: &Principal, key_id: &str) -> Re
             now,
             audit::Event {
                 user_id: principal.user_id,
-                action: audit::action::KEY_REVOKED,
+                action: audit::AuditAction::KeyRevoked,
                 credential_id: Some(&principal.credential.id),
                 target: Some(key_id),
                 details: serde_json::json!({ "clients_deleted": clients }),
@@ -216,7 +216,7 @@ pub async fn revoke(state: &AppState, principal: &Principal, key_id: &str) -> Re
                 now,
                 audit::Event {
                     user_id: principal.user_id,
-                    action: audit::action::OAUTH_CLIENT_DELETED,
+                    action: audit::AuditAction::OAuthClientDeleted,
                     credential_id: Some(&principal.credential.id),
                     target: Some(client_id),
                     details: serde_json::json!({ "client_id": client_id, "reason": "registering_key_revoked", "key_id": key_id }),
@@ -296,7 +296,7 @@ pub async fn rotate(
         now,
         audit::Event {
             user_id: principal.user_id,
-            action: audit::action::KEY_ROTATED,
+            action: audit::AuditAction::KeyRotated,
             credential_id: Some(&principal.credential.id),
             target: Some(&key.id),
             details: serde_json::json!({ "grace_seconds": grace }),

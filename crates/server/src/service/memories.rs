@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{auth::Principal, paging, search_query, validate};
+use super::{auth::Principal, paging, search_query, search_rank, validate};
 use crate::{
     entity::memory,
     error::{Error, Result},
@@ -352,6 +352,8 @@ pub struct SearchInput {
 
 pub struct SearchHit {
     pub memory: Memory,
+    /// 0-100: 100 for the best hit, the others in proportion to their rank
+    /// ([`search_rank::relevance`]).
     pub score: f64,
     pub snippet: String,
 }
@@ -422,12 +424,13 @@ pub async fn search(
             budget_ms: config.search_timeout_ms,
         });
     };
+    let best = hits.iter().map(|h| h.score).fold(0.0, f64::max);
     let results = hits
         .into_iter()
         .map(|h| {
             Ok(SearchHit {
                 memory: Memory::from_row(h.memory)?,
-                score: h.score,
+                score: search_rank::relevance(h.score, best),
                 snippet: h.snippet,
             })
         })

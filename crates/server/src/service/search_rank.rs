@@ -225,6 +225,20 @@ impl<K> Ranker<K> {
     }
 }
 
+/// The `score` a search returns for a hit ranked `raw` when the best hit
+/// of the same search ranked `best`: 0-100, 100 for the best, the others in
+/// proportion (50 ranks half as high), rounded to one decimal. The raw
+/// ranks (BM25 on SQLite, `ts_rank_cd` on Postgres) have no fixed scale,
+/// and BM25 is tiny (1e-6) when a word is in most of the caller's memories;
+/// the proportion reads the same on both backends and keeps the order of
+/// the ranks. All ranks zero (nothing to tell them apart) are all 100.
+pub fn relevance(raw: f64, best: f64) -> f64 {
+    if !(best > 0.0 && raw.is_finite()) {
+        return 100.0;
+    }
+    ((raw / best).clamp(0.0, 1.0) * 1000.0).round() / 10.0
+}
+
 /// An excerpt of `content` of up to 24 tokens around the most matches, with
 /// each matching token wrapped in `<mark>…</mark>` and `…` where text was
 /// cut (like FTS5 `snippet`). Not HTML-escaped.
@@ -342,6 +356,38 @@ mod tests {
             .map(|(i, _)| i)
             .collect();
         assert_eq!(order, [1, 0]);
+    }
+
+    #[test]
+    fn relevance_is_a_share_of_the_best_rank() {
+        let check = |raw: f64, best: f64, expected: f64| {
+            assert_eq!(relevance(raw, best), expected, "{raw} of {best}");
+        };
+        check(2e-6, 2e-6, 100.0);
+        check(1e-6, 2e-6, 50.0);
+        check(0.3, 0.9, 33.3);
+        check(1.0, 3.0, 33.3);
+        check(2.0, 3.0, 66.7);
+        check(0.0004, 1.0, 0.0);
+        check(0.0, 0.0, 100.0);
+        // Over a fixture's ranks the order stays (ties may appear, never swaps).
+        let mut raw: Vec<f64> = ranked(
+            "kubernetes",
+            &[
+                ("Kubernetes", "kubernetes twice kubernetes"),
+                ("other", "kubernetes once among many other words here"),
+                ("kubernetes notes", "nodes"),
+                ("filler", "nothing"),
+            ],
+        )
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+        raw.sort_by(|a, b| b.total_cmp(a));
+        let shown: Vec<f64> = raw.iter().map(|&s| relevance(s, raw[0])).collect();
+        assert_eq!(shown[0], 100.0);
+        assert!(shown.windows(2).all(|w| w[0] >= w[1]), "{shown:?}");
+        assert!(shown.iter().all(|s| (0.0..=100.0).contains(s)), "{shown:?}");
     }
 
     #[test]

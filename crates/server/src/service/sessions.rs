@@ -138,7 +138,7 @@ pub async fn login(
                 now,
                 audit::Event {
                     user_id: u.id,
-                    action: audit::action::LOGIN_FAILED,
+                    action: audit::AuditAction::LoginFailed,
                     credential_id: None,
                     target: None,
                     details: serde_json::json!({}),
@@ -183,7 +183,7 @@ pub(crate) async fn open(
         now,
         audit::Event {
             user_id: user.id,
-            action: audit::action::LOGIN_SUCCEEDED,
+            action: audit::AuditAction::LoginSucceeded,
             credential_id: Some(&new.id),
             target: None,
             details,
@@ -273,7 +273,7 @@ pub async fn end_other_sessions(state: &AppState, session: &Session) -> Result<u
         now,
         audit::Event {
             user_id: session.user_id,
-            action: audit::action::SESSIONS_ENDED,
+            action: audit::AuditAction::SessionsEnded,
             credential_id: Some(&session.id),
             target: None,
             details: serde_json::json!({ "sessions_ended": ended }),
@@ -318,7 +318,7 @@ pub async fn logout(state: &AppState, session: &Session) -> Result<()> {
         now,
         audit::Event {
             user_id: session.user_id,
-            action: audit::action::LOGOUT,
+            action: audit::AuditAction::Logout,
             credential_id: Some(&session.id),
             target: None,
             details: serde_json::json!({}),
@@ -449,7 +449,7 @@ pub async fn set_password(
     let ended = store::sessions::delete_for_user(&txn, user.id).await?;
     audit::record(&txn, now, audit::Event {
         user_id: user.id,
-        action: audit::action::PASSWORD_CHANGED,
+        action: audit::AuditAction::PasswordChanged,
         credential_id: Some(&principal.credential.id),
         target: None,
         details: serde_json::json!({ "first_password": user.password_hash.is_none(), "sessions_ended": ended }),

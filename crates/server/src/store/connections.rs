@@ -10,9 +10,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::entity::{
-    connect_state::{self as state, Entity as States},
-    connection::{self as conn, Column, Entity as Connections},
+use crate::{
+    entity::{
+        connect_state::{self as state, Entity as States},
+        connection::{self as conn, Column, Entity as Connections},
+    },
+    service::connect::ConnectionStatus,
 };
 
 type Now = DateTime<Utc>;
@@ -158,7 +161,10 @@ pub async fn store_refreshed(
         .col_expr(Column::AccessTokenEnc, Expr::value(r.access_token_enc))
         .col_expr(Column::TokenType, Expr::value(r.token_type))
         .col_expr(Column::ExpiresAt, Expr::value(r.expires_at))
-        .col_expr(Column::Status, Expr::value("connected"))
+        .col_expr(
+            Column::Status,
+            Expr::value(ConnectionStatus::Connected.as_str()),
+        )
         .col_expr(Column::LastError, Expr::value(Option::<String>::None))
         .col_expr(Column::LastRefreshedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
@@ -181,12 +187,12 @@ pub async fn store_refreshed(
 pub async fn mark_failed(
     db: &impl ConnectionTrait,
     id: Uuid,
-    status: &str,
+    status: ConnectionStatus,
     error: &str,
     now: Now,
 ) -> Result<(), DbErr> {
     Connections::update_many()
-        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Status, Expr::value(status.as_str()))
         .col_expr(
             Column::LastError,
             Expr::value(error.chars().take(500).collect::<String>()),
@@ -212,7 +218,7 @@ pub async fn due_for_refresh(
 ) -> Result<Vec<conn::Model>, DbErr> {
     Connections::find()
         .filter(Column::ExpiresAt.lt(before))
-        .filter(Column::Status.ne("reauthorization_required"))
+        .filter(Column::Status.ne(ConnectionStatus::ReauthorizationRequired.as_str()))
         .filter(Column::RefreshTokenEnc.is_not_null())
         .filter(
             Condition::any()

@@ -9,7 +9,14 @@ use poem::{
     Response,
 };
 
-use crate::{scope::Scope, service::oauth::Resource, state::AppState};
+use crate::{
+    scope::Scope,
+    service::oauth::{
+        clients::{AuthMethod, GrantType},
+        Resource,
+    },
+    state::AppState,
+};
 
 fn public_json(value: serde_json::Value) -> Response {
     Response::builder()
@@ -56,10 +63,10 @@ pub fn authorization_server(state: Data<&AppState>) -> Response {
         "scopes_supported": scopes(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": GrantType::ALL,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": AuthMethod::ALL,
+        "revocation_endpoint_auth_methods_supported": AuthMethod::ALL,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "client_id_metadata_document_supported": true,
         "authorization_response_iss_parameter_supported": true,

@@ -277,7 +277,7 @@ struct RegisteredBody<'a> {
     client_secret_expires_at: Option<i64>,
     client_name: &'a str,
     redirect_uris: &'a [String],
-    grant_types: &'a [String],
+    grant_types: &'a [clients::GrantType],
     response_types: Vec<&'static str>,
     token_endpoint_auth_method: &'static str,
     scope: String,

@@ -20,6 +20,7 @@ use crate::{
     state::AppState,
     store,
     token::{self, Kind},
+    vocabulary::vocabulary,
 };
 
 /// Most redirect URIs one client may register.
@@ -29,64 +30,39 @@ pub const MAX_REDIRECT_URI_LEN: usize = 2000;
 /// Longest client id URL of a metadata document.
 pub const MAX_METADATA_URL_LEN: usize = 512;
 
-/// How a client was registered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientKind {
-    /// `POST /oauth/register`: unverified, shown with a warning.
-    Dynamic,
-    /// `mcpgate admin clients create`: trusted by the operator.
-    Operator,
-    /// An https `client_id` whose metadata document was fetched.
-    MetadataDocument,
-}
-
-impl ClientKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientKind::Dynamic => "dynamic",
-            ClientKind::Operator => "operator",
-            ClientKind::MetadataDocument => "metadata_document",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "operator" => ClientKind::Operator,
-            "metadata_document" => ClientKind::MetadataDocument,
-            _ => ClientKind::Dynamic,
-        }
+vocabulary! {
+    /// How a client was registered.
+    pub enum ClientKind ("client kind") {
+        /// `POST /oauth/register`: unverified, shown with a warning.
+        Dynamic = "dynamic",
+        /// `mcpgate admin clients create`: trusted by the operator.
+        Operator = "operator",
+        /// An https `client_id` whose metadata document was fetched.
+        MetadataDocument = "metadata_document",
     }
 }
 
-/// How a client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    None,
-    ClientSecretBasic,
-    ClientSecretPost,
-}
-
-impl AuthMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::None => "none",
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "none" => Some(AuthMethod::None),
-            "client_secret_basic" => Some(AuthMethod::ClientSecretBasic),
-            "client_secret_post" => Some(AuthMethod::ClientSecretPost),
-            _ => None,
-        }
+vocabulary! {
+    /// How a client authenticates at the token endpoint
+    /// (`token_endpoint_auth_method`, RFC 7591).
+    pub enum AuthMethod ("token endpoint auth method") {
+        /// A public client: no secret.
+        None = "none",
+        /// The secret in an HTTP Basic `Authorization` header.
+        ClientSecretBasic = "client_secret_basic",
+        /// The secret in the form body.
+        ClientSecretPost = "client_secret_post",
     }
 }
 
-/// Grant types a client may use.
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+vocabulary! {
+    /// An OAuth grant type (RFC 6749) a client may use.
+    pub enum GrantType ("grant type") {
+        AuthorizationCode = "authorization_code",
+        RefreshToken = "refresh_token",
+        ClientCredentials = "client_credentials",
+    }
+}
 
 /// A registered client. Never holds a plaintext secret.
 #[derive(Debug, Clone)]
@@ -96,7 +72,7 @@ pub struct Client {
     pub kind: ClientKind,
     pub redirect_uris: Vec<String>,
     pub scopes: Scopes,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub auth_method: AuthMethod,
     pub owner_user_id: Option<Uuid>,
     /// The API key that registered an owned client.
@@ -112,8 +88,8 @@ impl Client {
         self.secret_hash.is_some()
     }
 
-    pub fn allows_grant(&self, grant: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant)
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
     }
 
     /// Constant-time check of a presented client secret.
@@ -139,23 +115,31 @@ impl Client {
     }
 
     fn from_row(row: oauth_client::Model) -> OAuthResult<Self> {
-        let redirect_uris: Vec<String> = serde_json::from_str(&row.redirect_uris).map_err(|e| {
+        let internal = |what: &str, e: &dyn std::fmt::Display| {
             OAuthError::from(crate::error::Error::Internal(format!(
-                "client redirect_uris: {e}"
+                "client {} {what}: {e}",
+                row.id
             )))
-        })?;
-        let scopes = Scopes::parse_space_separated(&row.scopes).map_err(|e| {
-            OAuthError::from(crate::error::Error::Internal(format!("client scopes: {e}")))
-        })?;
+        };
+        let redirect_uris: Vec<String> =
+            serde_json::from_str(&row.redirect_uris).map_err(|e| internal("redirect_uris", &e))?;
+        let scopes =
+            Scopes::parse_space_separated(&row.scopes).map_err(|e| internal("scopes", &e))?;
+        let kind = row.kind.parse().map_err(|e| internal("kind", &e))?;
+        let auth_method = row
+            .token_endpoint_auth_method
+            .parse()
+            .map_err(|e| internal("token_endpoint_auth_method", &e))?;
+        let grant_types = row
+            .grant_types
+            .split_ascii_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|e| internal("grant_types", &e))?;
         Ok(Self {
-            kind: ClientKind::parse(&row.kind),
-            auth_method: AuthMethod::parse(&row.token_endpoint_auth_method)
-                .unwrap_or(AuthMethod::None),
-            grant_types: row
-                .grant_types
-                .split_ascii_whitespace()
-                .map(str::to_owned)
-                .collect(),
+            kind,
+            auth_method,
+            grant_types,
             id: row.id,
             name: row.name,
             redirect_uris,
@@ -168,6 +152,15 @@ impl Client {
             secret_hash: row.secret_hash,
         })
     }
+}
+
+/// The names of `grants` joined with `sep` (a space, as stored).
+pub fn joined(grants: &[GrantType], sep: &str) -> String {
+    grants
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// True for hosts that name this machine.
@@ -257,7 +250,7 @@ struct Checked {
     name: String,
     redirect_uris: Vec<String>,
     scopes: Scopes,
-    grant_types: Vec<String>,
+    grant_types: Vec<GrantType>,
     auth_method: AuthMethod,
     client_uri: Option<String>,
 }
@@ -276,42 +269,45 @@ fn check(reg: Registration, default_name: &str, owner: Option<&Owner>) -> OAuthR
     let owned = owner.is_some();
     let auth_method = match reg.token_endpoint_auth_method.as_deref() {
         None => AuthMethod::ClientSecretBasic,
-        Some(m) => AuthMethod::parse(m).ok_or_else(|| {
+        Some(m) => m.parse().map_err(|_| {
             OAuthError::invalid_client_metadata(format!(
                 "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post (got {:?})",
                 m.chars().take(40).collect::<String>()
             ))
         })?,
     };
-    let grant_types = reg
-        .grant_types
-        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
-    if grant_types.is_empty() {
+    let asked = match reg.grant_types {
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        Some(names) => names
+            .iter()
+            .map(|g| {
+                g.parse::<GrantType>().map_err(|_| {
+                    OAuthError::invalid_client_metadata(format!(
+                        "unsupported grant type {:?}; supported: {}",
+                        g.chars().take(60).collect::<String>(),
+                        joined(GrantType::ALL, ", ")
+                    ))
+                })
+            })
+            .collect::<OAuthResult<_>>()?,
+    };
+    if asked.is_empty() {
         return Err(OAuthError::invalid_client_metadata(
             "grant_types must not be empty",
         ));
     }
-    for g in &grant_types {
-        if !GRANT_TYPES.contains(&g.as_str()) {
-            return Err(OAuthError::invalid_client_metadata(format!(
-                "unsupported grant type {:?}; supported: {}",
-                g.chars().take(60).collect::<String>(),
-                GRANT_TYPES.join(", ")
-            )));
-        }
-    }
-    let mut grant_types: Vec<String> = GRANT_TYPES
+    let mut grant_types: Vec<GrantType> = GrantType::ALL
         .iter()
-        .filter(|g| grant_types.iter().any(|x| x == *g))
-        .map(|g| (*g).to_owned())
+        .copied()
+        .filter(|g| asked.contains(g))
         .collect();
-    if grant_types.iter().any(|g| g == "authorization_code")
-        && !grant_types.iter().any(|g| g == "refresh_token")
+    if grant_types.contains(&GrantType::AuthorizationCode)
+        && !grant_types.contains(&GrantType::RefreshToken)
     {
         // Refresh tokens are always issued with the code grant.
-        grant_types.insert(1, "refresh_token".into());
+        grant_types.insert(1, GrantType::RefreshToken);
     }
-    if grant_types.iter().any(|g| g == "client_credentials") {
+    if grant_types.contains(&GrantType::ClientCredentials) {
         if auth_method == AuthMethod::None {
             return Err(OAuthError::invalid_client_metadata(
                 "client_credentials needs a confidential client (client_secret_basic or client_secret_post)",
@@ -330,7 +326,7 @@ fn check(reg: Registration, default_name: &str, owner: Option<&Owner>) -> OAuthR
             ));
         }
     }
-    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+    let uses_code = grant_types.contains(&GrantType::AuthorizationCode);
     if uses_code && reg.redirect_uris.is_empty() {
         return Err(OAuthError::invalid_redirect_uri(
             "redirect_uris is required for the authorization_code grant",
@@ -428,7 +424,7 @@ pub async fn register(
         redirect_uris: serde_json::to_string(&checked.redirect_uris)
             .unwrap_or_else(|_| "[]".into()),
         scopes: checked.scopes.to_space_separated(),
-        grant_types: checked.grant_types.join(" "),
+        grant_types: joined(&checked.grant_types, " "),
         token_endpoint_auth_method: checked.auth_method.as_str().into(),
         owner_user_id: owner.as_ref().map(|o| o.user_id),
         owner_key_id: owner.and_then(|o| o.key_id),
@@ -477,7 +473,7 @@ pub async fn find(state: &AppState, client_id: &str) -> OAuthResult<Option<Clien
         redirect_uris: serde_json::to_string(&checked.redirect_uris)
             .unwrap_or_else(|_| "[]".into()),
         scopes: checked.scopes.to_space_separated(),
-        grant_types: checked.grant_types.join(" "),
+        grant_types: joined(&checked.grant_types, " "),
         token_endpoint_auth_method: AuthMethod::None.as_str().into(),
         owner_user_id: None,
         owner_key_id: None,
@@ -650,7 +646,10 @@ pub async fn ensure_docs_client(state: &AppState) -> crate::error::Result<()> {
         kind: ClientKind::Operator.as_str().into(),
         redirect_uris: serde_json::to_string(&[&redirect]).unwrap_or_else(|_| "[]".into()),
         scopes: Scopes::all().to_space_separated(),
-        grant_types: "authorization_code refresh_token".into(),
+        grant_types: joined(
+            &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            " ",
+        ),
         token_endpoint_auth_method: AuthMethod::None.as_str().into(),
         owner_user_id: None,
         owner_key_id: None,
@@ -699,20 +698,21 @@ pub async fn create_operator_client(
     };
     let mut grant_types = Vec::new();
     if !input.redirect_uris.is_empty() {
-        grant_types.push("authorization_code".to_owned());
+        grant_types.push(GrantType::AuthorizationCode.as_str().to_owned());
     }
     if input.client_credentials {
-        grant_types.push("client_credentials".to_owned());
+        grant_types.push(GrantType::ClientCredentials.as_str().to_owned());
     }
     let reg = Registration {
         redirect_uris: input.redirect_uris,
         client_name: Some(input.name),
         token_endpoint_auth_method: Some(
             if input.confidential {
-                "client_secret_basic"
+                AuthMethod::ClientSecretBasic
             } else {
-                "none"
+                AuthMethod::None
             }
+            .as_str()
             .into(),
         ),
         grant_types: Some(grant_types),
@@ -793,7 +793,7 @@ pub async fn delete_owned(
         now,
         audit::Event {
             user_id: principal.user_id,
-            action: audit::action::OAUTH_CLIENT_DELETED,
+            action: audit::AuditAction::OAuthClientDeleted,
             credential_id: Some(&principal.credential.id),
             target: Some(client_id),
             details: serde_json::json!({ "client_id": client_id }),
@@ -823,6 +823,59 @@ pub fn reveal(secret: &SecretString) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocabulary::assert_round_trip;
+
+    #[test]
+    fn vocabularies_round_trip_and_refuse_unknown_names() {
+        assert_round_trip(ClientKind::ALL, "static");
+        assert_round_trip(AuthMethod::ALL, "private_key_jwt");
+        assert_round_trip(GrantType::ALL, "password");
+    }
+
+    #[test]
+    fn a_stored_client_with_an_unknown_name_is_a_server_error() {
+        let row = oauth_client::Model {
+            id: "mcpg_ci_x".into(),
+            secret_hash: None,
+            name: "x".into(),
+            kind: "dynamic".into(),
+            redirect_uris: "[]".into(),
+            scopes: "memories:read".into(),
+            grant_types: "authorization_code refresh_token".into(),
+            token_endpoint_auth_method: "none".into(),
+            owner_user_id: None,
+            owner_key_id: None,
+            client_uri: None,
+            created_at: chrono::Utc::now(),
+            last_used_at: None,
+            metadata_expires_at: None,
+        };
+        let c = Client::from_row(row.clone()).expect("a valid row");
+        assert_eq!(c.kind, ClientKind::Dynamic);
+        assert_eq!(c.auth_method, AuthMethod::None);
+        assert_eq!(
+            c.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        let bad = [
+            oauth_client::Model {
+                kind: "static".into(),
+                ..row.clone()
+            },
+            oauth_client::Model {
+                token_endpoint_auth_method: "private_key_jwt".into(),
+                ..row.clone()
+            },
+            oauth_client::Model {
+                grant_types: "authorization_code password".into(),
+                ..row
+            },
+        ];
+        for row in bad {
+            let e = Client::from_row(row).expect_err("no silent default");
+            assert_eq!(e.code, "server_error");
+        }
+    }
 
     #[test]
     fn redirect_uri_rules() {

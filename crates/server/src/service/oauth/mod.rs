@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use clients::Client;
+pub use clients::{Client, GrantType};
 pub use error::{OAuthError, OAuthResult};
 pub use resource::Resource;
 
@@ -116,7 +116,7 @@ pub async fn validate_authorize(
     let client = clients::find(state, client_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
-    if !client.allows_grant("authorization_code") {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
             "unauthorized_client",
             "this client may not use the authorization code grant",
@@ -274,7 +274,7 @@ pub async fn approve(state: &AppState, user_id: Uuid, req: &AuthorizeRequest) ->
         now,
         audit::Event {
             user_id,
-            action: audit::action::OAUTH_CONSENT_GRANTED,
+            action: audit::AuditAction::OAuthConsentGranted,
             credential_id: None,
             target: Some(&req.client.id),
             details: serde_json::json!({
@@ -378,11 +378,12 @@ pub async fn token(state: &AppState, req: TokenRequest) -> OAuthResult<IssuedTok
         .clone()
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let client = authenticate_client(state, &req.client).await?;
-    let result = match grant_type.as_str() {
-        "authorization_code" => authorization_code(state, &client, req).await,
-        "refresh_token" => refresh(state, &client, req).await,
-        "client_credentials" => client_credentials(state, &client, req).await,
-        _ => Err(OAuthError::new(
+    let grant = grant_type.parse::<GrantType>();
+    let result = match grant {
+        Ok(GrantType::AuthorizationCode) => authorization_code(state, &client, req).await,
+        Ok(GrantType::RefreshToken) => refresh(state, &client, req).await,
+        Ok(GrantType::ClientCredentials) => client_credentials(state, &client, req).await,
+        Err(_) => Err(OAuthError::new(
             "unsupported_grant_type",
             "grant_type must be authorization_code, refresh_token or client_credentials",
         )),
@@ -391,17 +392,10 @@ pub async fn token(state: &AppState, req: TokenRequest) -> OAuthResult<IssuedTok
         Ok(_) => "ok",
         Err(e) => e.code,
     };
-    state.metrics.token(grant_label(&grant_type), outcome);
+    // A metrics label per known grant; anything else is `other`.
+    let label = grant.map_or("other", GrantType::as_str);
+    state.metrics.token(label, outcome);
     result
-}
-
-fn grant_label(g: &str) -> &'static str {
-    match g {
-        "authorization_code" => "authorization_code",
-        "refresh_token" => "refresh_token",
-        "client_credentials" => "client_credentials",
-        _ => "other",
-    }
 }
 
 /// RFC 7636: BASE64URL(SHA256(verifier)) == challenge, in constant time.
@@ -421,7 +415,7 @@ async fn authorization_code(
     client: &Client,
     req: TokenRequest,
 ) -> OAuthResult<IssuedTokens> {
-    if !client.allows_grant("authorization_code") {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
             "unauthorized_client",
             "this client may not use the authorization code grant",
@@ -493,7 +487,7 @@ async fn authorization_code(
             id: grant_id,
             user_id: code.user_id,
             client_id: client.id.clone(),
-            grant_type: "authorization_code".into(),
+            grant_type: GrantType::AuthorizationCode.as_str().into(),
             scopes: code.scopes.clone(),
             resources: code.resources.clone(),
             code_id: Some(code.id.clone()),
@@ -621,7 +615,7 @@ async fn revoke_code_family(
             now,
             audit::Event {
                 user_id: code.user_id,
-                action: audit::action::OAUTH_FAMILY_REVOKED,
+                action: audit::AuditAction::OAuthFamilyRevoked,
                 credential_id: None,
                 target: Some(&code.client_id),
                 details: serde_json::json!({ "reason": "authorization_code_replay", "client_id": code.client_id, "grants": ids }),
@@ -762,7 +756,7 @@ async fn retry_or_reuse(
         now,
         audit::Event {
             user_id: grant.user_id,
-            action: audit::action::OAUTH_FAMILY_REVOKED,
+            action: audit::AuditAction::OAuthFamilyRevoked,
             credential_id: None,
             target: Some(&grant.client_id),
             details: serde_json::json!({ "reason": "refresh_token_reuse", "client_id": grant.client_id, "grant": grant.id }),
@@ -817,7 +811,7 @@ async fn client_credentials(
     client: &Client,
     req: TokenRequest,
 ) -> OAuthResult<IssuedTokens> {
-    if !client.is_confidential() || !client.allows_grant("client_credentials") {
+    if !client.is_confidential() || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::new(
             "unauthorized_client",
             "this client may not use the client_credentials grant",
@@ -849,7 +843,7 @@ async fn client_credentials(
                         id,
                         user_id: owner,
                         client_id: client.id.clone(),
-                        grant_type: "client_credentials".into(),
+                        grant_type: GrantType::ClientCredentials.as_str().into(),
                         scopes: allowed.to_space_separated(),
                         resources: resource::join(&[Resource::Api, Resource::Mcp]),
                         code_id: None,
@@ -1113,7 +1107,8 @@ pub async fn authorizations(state: &AppState, principal: &Principal) -> Result<V
         store::oauth::live_grants_of_user(&state.db, principal.user_id, state.clock.now()).await?;
     let mut out: Vec<Authorization> = Vec::new();
     for g in grants {
-        let scopes = Scopes::parse_space_separated(&g.scopes).unwrap_or_default();
+        let scopes = Scopes::parse_space_separated(&g.scopes)
+            .map_err(|e| Error::Internal(format!("grant {} scopes: {e}", g.id)))?;
         let resources = resource::uris(state, &resource::split(&g.resources));
         if let Some(existing) = out.iter_mut().find(|a| a.client_id == g.client_id) {
             let mut names = existing.scopes.names();
@@ -1176,7 +1171,7 @@ pub async fn revoke_authorization(
         now,
         audit::Event {
             user_id: principal.user_id,
-            action: audit::action::OAUTH_AUTHORIZATION_REVOKED,
+            action: audit::AuditAction::OAuthAuthorizationRevoked,
             credential_id: Some(&principal.credential.id),
             target: Some(client_id),
             details: serde_json::json!({ "client_id": client_id, "grants": ids.len(), "client_deleted": owned == 1 }),

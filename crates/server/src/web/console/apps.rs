@@ -107,7 +107,7 @@ async fn show(
         .into_iter()
         .map(|k| ClientRow {
             scopes: k.scopes.names().join(" "),
-            grant_types: k.grant_types.join(", "),
+            grant_types: clients::joined(&k.grant_types, ", "),
             created: when(k.created_at),
             last_used: k.last_used_at.map(when).unwrap_or_else(|| "never".into()),
             client_id: k.id,

@@ -46,18 +46,17 @@ struct ConnectionsPage {
 
 /// A connection's status in words, and whether it is a problem.
 fn status_words(v: &ProviderView) -> (String, bool) {
-    use connect::status;
-    match (v.available, v.status.as_deref()) {
-        (_, Some(status::CONNECTED)) => ("Connected".into(), true),
-        (_, Some(status::REFRESH_FAILED)) => (
+    use connect::ConnectionStatus;
+    match (v.available, v.status) {
+        (_, Some(ConnectionStatus::Connected)) => ("Connected".into(), true),
+        (_, Some(ConnectionStatus::RefreshFailed)) => (
             "Connected, but the last refresh failed; it is retried on the next use".into(),
             false,
         ),
-        (_, Some(status::REAUTHORIZATION_REQUIRED)) => (
+        (_, Some(ConnectionStatus::ReauthorizationRequired)) => (
             "The provider no longer accepts this connection: connect again".into(),
             false,
         ),
-        (_, Some(other)) => (other.replace('_', " "), false),
         (true, None) => ("Not connected".into(), true),
         (false, None) => ("Not set up by this server's operator".into(), true),
     }

@@ -6,7 +6,10 @@ use poem::{handler, http::StatusCode, web::Data, Request, Response};
 use secrecy::SecretString;
 
 use crate::{
-    service::{audit, sessions},
+    service::{
+        audit::{self, AuditAction},
+        sessions,
+    },
     state::AppState,
     web::{
         forms::{self, error_page, when, Console, ConsoleForm, FormState, Problem},
@@ -43,24 +46,24 @@ struct SecurityPage {
 }
 
 /// An audit action in words.
-fn words(action: &str) -> String {
+fn words(action: AuditAction) -> &'static str {
     match action {
-        audit::action::USER_REGISTERED => "Account created".into(),
-        audit::action::KEY_CREATED => "API key created".into(),
-        audit::action::KEY_ROTATED => "API key rotated".into(),
-        audit::action::KEY_REVOKED => "API key revoked".into(),
-        audit::action::LOGIN_SUCCEEDED => "Signed in".into(),
-        audit::action::LOGIN_FAILED => "Failed sign-in attempt".into(),
-        audit::action::LOGOUT => "Signed out".into(),
-        audit::action::SESSIONS_ENDED => "Other browsers signed out".into(),
-        audit::action::PASSWORD_CHANGED => "Password changed".into(),
-        audit::action::OAUTH_CONSENT_GRANTED => "App authorized".into(),
-        audit::action::OAUTH_FAMILY_REVOKED => "App's tokens revoked (reuse detected)".into(),
-        audit::action::OAUTH_AUTHORIZATION_REVOKED => "App's access revoked".into(),
-        audit::action::OAUTH_CLIENT_DELETED => "OAuth client deleted".into(),
-        audit::action::CONNECTION_CREATED => "Account connected".into(),
-        audit::action::CONNECTION_DELETED => "Account disconnected".into(),
-        other => other.replace(['.', '_'], " "),
+        AuditAction::UserRegistered => "Account created",
+        AuditAction::KeyCreated => "API key created",
+        AuditAction::KeyRotated => "API key rotated",
+        AuditAction::KeyRevoked => "API key revoked",
+        AuditAction::LoginSucceeded => "Signed in",
+        AuditAction::LoginFailed => "Failed sign-in attempt",
+        AuditAction::Logout => "Signed out",
+        AuditAction::SessionsEnded => "Other browsers signed out",
+        AuditAction::PasswordChanged => "Password changed",
+        AuditAction::PasswordReset => "Password reset by the operator",
+        AuditAction::OAuthConsentGranted => "App authorized",
+        AuditAction::OAuthFamilyRevoked => "App's tokens revoked (reuse detected)",
+        AuditAction::OAuthAuthorizationRevoked => "App's access revoked",
+        AuditAction::OAuthClientDeleted => "OAuth client deleted",
+        AuditAction::ConnectionCreated => "Account connected",
+        AuditAction::ConnectionDeleted => "Account disconnected",
     }
 }
 
@@ -81,7 +84,7 @@ async fn show(
             let target = e.target.map(|t| format!(" ({t})")).unwrap_or_default();
             Event {
                 at: when(e.at),
-                what: format!("{}{target}", words(&e.action)),
+                what: format!("{}{target}", words(e.action)),
                 ip: e.ip.unwrap_or_default(),
                 agent: e.user_agent.unwrap_or_default(),
             }
