@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
-    ApiResponse, Enum, Object, OpenApi,
+    ApiResponse, Object, OpenApi,
 };
 use uuid::Uuid;
 
@@ -31,53 +31,8 @@ pub struct MemoryApi;
 // for both faces): poem-openapi's derives write the REST spec, serde's and
 // schemars' the tools' JSON and schemas (`mcp::tools`). Output `Option`s
 // are omitted when absent, as REST omits them.
-/// The kind of a memory.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Enum,
-    serde::Serialize,
-    serde::Deserialize,
-    rmcp::schemars::JsonSchema,
-)]
-#[oai(rename_all = "snake_case")]
-#[serde(rename_all = "snake_case")]
-#[schemars(crate = "rmcp::schemars")]
-pub enum MemoryType {
-    Context,
-    Project,
-    Knowledge,
-    Reference,
-    Personal,
-    Workflow,
-}
-
-impl MemoryType {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            MemoryType::Context => "context",
-            MemoryType::Project => "project",
-            MemoryType::Knowledge => "knowledge",
-            MemoryType::Reference => "reference",
-            MemoryType::Personal => "personal",
-            MemoryType::Workflow => "workflow",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "project" => MemoryType::Project,
-            "knowledge" => MemoryType::Knowledge,
-            "reference" => MemoryType::Reference,
-            "personal" => MemoryType::Personal,
-            "workflow" => MemoryType::Workflow,
-            _ => MemoryType::Context,
-        }
-    }
-}
+/// The kind of a memory: the service's vocabulary.
+pub use crate::service::memories::MemoryType;
 
 type Metadata = BTreeMap<String, serde_json::Value>;
 
@@ -265,7 +220,7 @@ impl From<svc::Memory> for Memory {
             id: m.id.to_string(),
             title: m.title,
             content: m.content,
-            memory_type: MemoryType::parse(&m.memory_type),
+            memory_type: m.memory_type,
             tags: m.tags,
             metadata: m.metadata.into_iter().collect(),
             version: m.version,

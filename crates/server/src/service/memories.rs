@@ -14,6 +14,7 @@ use crate::{
     scope::Scope,
     state::AppState,
     store::{self, memories::Filter},
+    vocabulary::vocabulary,
 };
 
 pub const TITLE_MAX_CHARS: usize = 200;
@@ -27,15 +28,21 @@ pub const TOP_TAGS: u64 = 10;
 /// Cursor kind of memory listings.
 const CURSOR_KIND: &str = "m1";
 
-/// The kinds of memory.
-pub const MEMORY_TYPES: [&str; 6] = [
-    "context",
-    "project",
-    "knowledge",
-    "reference",
-    "personal",
-    "workflow",
-];
+vocabulary! {
+    /// The kind of a memory.
+    pub enum MemoryType ("memory type") {
+        Context = "context",
+        Project = "project",
+        Knowledge = "knowledge",
+        Reference = "reference",
+        Personal = "personal",
+        Workflow = "workflow",
+    }
+}
+
+/// The kinds' names, for forms.
+pub static MEMORY_TYPES: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| MemoryType::ALL.iter().map(|t| t.as_str()).collect());
 
 /// A memory as the API shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +50,7 @@ pub struct Memory {
     pub id: Uuid,
     pub title: String,
     pub content: String,
-    pub memory_type: String,
+    pub memory_type: MemoryType,
     pub tags: Vec<String>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub version: i64,
@@ -61,7 +68,10 @@ impl Memory {
             id: m.id,
             title: m.title,
             content: m.content,
-            memory_type: m.memory_type,
+            memory_type: m
+                .memory_type
+                .parse()
+                .map_err(|e: crate::vocabulary::Unknown| e.internal(format!("memory {}", m.id)))?,
             tags,
             metadata,
             version: m.version,
@@ -102,16 +112,13 @@ fn content(value: String) -> Result<String> {
     Ok(value)
 }
 
-fn memory_type(value: &str) -> Result<String> {
-    let v = value.trim().to_ascii_lowercase();
-    if MEMORY_TYPES.contains(&v.as_str()) {
-        Ok(v)
-    } else {
-        Err(Error::validation(
+fn memory_type(value: &str) -> Result<MemoryType> {
+    value.trim().to_ascii_lowercase().parse().map_err(|_| {
+        Error::validation(
             "memory_type",
             format!("must be one of {}", MEMORY_TYPES.join(", ")),
-        ))
-    }
+        )
+    })
 }
 
 /// Trim, lower-case and deduplicate tags (order kept).
@@ -172,7 +179,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: CreateInput)
             size_bytes: size_of(&title, &content, &metadata),
             title,
             content,
-            memory_type,
+            memory_type: memory_type.as_str().to_owned(),
             tags,
             metadata,
             at: now,
@@ -241,7 +248,7 @@ pub async fn update(
         store::memories::Changes {
             title: new_title,
             content: new_content,
-            memory_type: new_type,
+            memory_type: new_type.map(|t| t.as_str().to_owned()),
             tags: new_tags,
             metadata: new_metadata,
             size_bytes: size,
@@ -299,7 +306,7 @@ fn filter(
     let memory_types = types
         .iter()
         .map(|t| {
-            memory_type(t).map_err(|_| {
+            memory_type(t).map(|t| t.as_str().to_owned()).map_err(|_| {
                 Error::validation(
                     types_field,
                     format!("must be one of {}", MEMORY_TYPES.join(", ")),
@@ -462,4 +469,44 @@ pub async fn stats(state: &AppState, principal: &Principal) -> Result<Stats> {
         oldest_at: s.oldest_at,
         newest_at: s.newest_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_types_round_trip_and_unknown_ones_fail() {
+        crate::vocabulary::assert_round_trip(MemoryType::ALL, "note");
+        assert_eq!(memory_type(" Project ").unwrap(), MemoryType::Project);
+        assert!(matches!(
+            memory_type("note"),
+            Err(Error::Validation { field, .. }) if field == "memory_type"
+        ));
+    }
+
+    #[test]
+    fn a_stored_memory_type_that_does_not_parse_is_an_internal_error() {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        let row = memory::Model {
+            seq: 1,
+            id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            title: "t".into(),
+            content: "c".into(),
+            memory_type: "note".into(),
+            tags: "[]".into(),
+            metadata: "{}".into(),
+            version: 1,
+            size_bytes: 3,
+            created_at: now,
+            updated_at: now,
+        };
+        match Memory::from_row(row) {
+            Err(Error::Internal(m)) => {
+                assert!(m.contains("memory 0000") && m.contains("note"), "{m}")
+            }
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
 }

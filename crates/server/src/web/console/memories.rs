@@ -113,7 +113,7 @@ fn row(m: Memory, snippet: Vec<(String, bool)>) -> Row {
     Row {
         id: m.id,
         title: m.title,
-        memory_type: m.memory_type,
+        memory_type: m.memory_type.as_str().to_owned(),
         tags: m.tags.join(", "),
         updated: when(m.updated_at),
         snippet,
@@ -240,7 +240,7 @@ async fn listing(
         total,
         next,
         search_error,
-        types: &MEMORY_TYPES,
+        types: MEMORY_TYPES.as_slice(),
         form,
         values,
         notice,
@@ -307,7 +307,7 @@ async fn memory_page(
     let values = values.unwrap_or_else(|| Values {
         title: m.title.clone(),
         content: m.content.clone(),
-        memory_type: m.memory_type.clone(),
+        memory_type: m.memory_type.as_str().to_owned(),
         tags: m.tags.join(", "),
     });
     let tpl = MemoryPage {
@@ -318,7 +318,7 @@ async fn memory_page(
         updated: when(m.updated_at),
         shown_title: m.title,
         shown_content: m.content,
-        types: &MEMORY_TYPES,
+        types: MEMORY_TYPES.as_slice(),
         form,
         values,
         notice,
