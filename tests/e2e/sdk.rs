@@ -10,6 +10,7 @@ use mcpgate_client::{
     Auth, ClientError, FileTokenStore, Gateway,
 };
 use mcpgate_e2e::oauth::browser;
+use secrecy::ExposeSecret;
 
 use super::*;
 
@@ -58,8 +59,8 @@ e2e! {
             assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let stored = store.load(&server.url).unwrap().unwrap();
-        mcpgate_e2e::remember_secret(&stored.access_token);
-        mcpgate_e2e::remember_secret(stored.refresh_token.as_deref().unwrap());
+        mcpgate_e2e::remember_secret(stored.access_token.expose_secret());
+        mcpgate_e2e::remember_secret(stored.refresh_token.as_ref().unwrap().expose_secret());
 
         let gw = Gateway::new(&server.url, Auth::OAuth(cred));
         let me = gw.call(|c| async move { c.user_me().send().await }).await.unwrap();
@@ -72,9 +73,9 @@ e2e! {
         let me = gw.call(|c| async move { c.user_me().send().await }).await.unwrap();
         assert_eq!(me.user_id, user.user_id);
         let refreshed = store.load(&server.url).unwrap().unwrap();
-        assert_ne!(refreshed.access_token, stored.access_token);
-        mcpgate_e2e::remember_secret(&refreshed.access_token);
-        mcpgate_e2e::remember_secret(refreshed.refresh_token.as_deref().unwrap());
+        assert_ne!(refreshed.access_token.expose_secret(), stored.access_token.expose_secret());
+        mcpgate_e2e::remember_secret(refreshed.access_token.expose_secret());
+        mcpgate_e2e::remember_secret(refreshed.refresh_token.as_ref().unwrap().expose_secret());
 
         // A credential stored earlier is found again.
         let again = mcpgate_client::OAuthCredential::from_store(&server.url, store.clone()).unwrap().unwrap();

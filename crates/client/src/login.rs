@@ -207,8 +207,8 @@ pub async fn pkce(
     let stored = StoredCredential {
         client_id,
         token_endpoint: meta.token_endpoint,
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
+        access_token: tokens.access_token.into(),
+        refresh_token: tokens.refresh_token.map(Into::into),
         expires_at: tokens
             .expires_in
             .map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
