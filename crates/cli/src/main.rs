@@ -32,12 +32,13 @@ impl From<ClientError> for Failure {
             | ClientError::RateLimited { .. }
             | ClientError::Refused { .. } => 4,
             ClientError::Network(_) | ClientError::Server { .. } => 5,
-            ClientError::Login(_) | ClientError::Store(_) => 1,
+            ClientError::Login(_) | ClientError::Store(_) | ClientError::Build(_) => 1,
         };
-        let message = if e.needs_login() {
-            format!("{e}: run `mcpg login`")
-        } else {
-            e.to_string()
+        let message = match (&e, e.request_id()) {
+            _ if e.needs_login() => format!("{e}: run `mcpg login`"),
+            // What to quote to the operator, who finds it in the logs.
+            (ClientError::Server { .. }, Some(id)) => format!("{e} (request {id})"),
+            _ => e.to_string(),
         };
         Failure { code, message }
     }

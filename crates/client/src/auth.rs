@@ -17,7 +17,10 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::{error::ClientError, http_client_builder, Client};
+use crate::{
+    error::{request_id_header, ClientError},
+    http_client_builder, BuildError, Client,
+};
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN_SECS: i64 = 60;
@@ -269,7 +272,7 @@ impl OAuthCredential {
                 scope: s.scope,
             }),
             store,
-            http: http_client_builder().build()?,
+            http: http_client_builder().build().map_err(BuildError::Http)?,
         })
     }
 
@@ -314,6 +317,7 @@ impl OAuthCredential {
                     status: resp.status().as_u16(),
                     code: "revocation_failed".into(),
                     message: "the server did not revoke the tokens".into(),
+                    request_id: request_id_header(resp.headers()),
                 });
             }
         }
@@ -338,6 +342,7 @@ impl OAuthCredential {
             return Err(ClientError::Unauthorized {
                 code: "no_refresh_token".into(),
                 message: "the session has no refresh token".into(),
+                request_id: None,
             });
         };
         let resp = self
@@ -352,17 +357,23 @@ impl OAuthCredential {
             .await?;
         let status = resp.status();
         if !status.is_success() {
+            let request_id = request_id_header(resp.headers());
             let body: Option<OAuthErrorBody> = resp.json().await.ok();
             let (code, message) = body
                 .map(|b| (b.error.clone(), b.error_description.unwrap_or(b.error)))
                 .unwrap_or_else(|| ("refresh_failed".into(), format!("HTTP {status}")));
             return Err(if status.as_u16() == 400 || status.as_u16() == 401 {
-                ClientError::Unauthorized { code, message }
+                ClientError::Unauthorized {
+                    code,
+                    message,
+                    request_id,
+                }
             } else {
                 ClientError::Server {
                     status: status.as_u16(),
                     code,
                     message,
+                    request_id,
                 }
             });
         }
@@ -445,10 +456,7 @@ impl Gateway {
     where
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<
-            Output = Result<
-                progenitor_client::ResponseValue<T>,
-                progenitor_client::Error<crate::types::Error>,
-            >,
+            Output = Result<progenitor_client::ResponseValue<T>, crate::SendError>,
         >,
     {
         match &self.auth {

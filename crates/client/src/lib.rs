@@ -1,6 +1,7 @@
 //! Typed client for the mcpgate API.
 //!
-//! [`generated`] is written by `cargo xtask gen` from `openapi.yaml` with
+//! The generated module (private; its [`Client`], [`types`] and builders are
+//! re-exported here) is written by `cargo xtask gen` from `openapi.yaml` with
 //! progenitor (builder interface: `client.key_create().body(...).send()`).
 //! This file is the hand-written layer beside it: constructors that attach
 //! credentials. Secrets are held in `secrecy` types and sent as sensitive
@@ -8,7 +9,7 @@
 
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
-pub mod generated;
+mod generated;
 
 pub mod auth;
 pub mod error;
@@ -16,8 +17,13 @@ pub mod login;
 
 pub use auth::{Auth, FileTokenStore, Gateway, MemoryTokenStore, OAuthCredential, TokenStore};
 pub use error::ClientError;
-pub use generated::{types, Client};
-pub use progenitor_client::{ClientInfo, Error, ResponseValue};
+pub use generated::{builder, types, Client};
+pub use progenitor_client::{ClientInfo, ResponseValue};
+
+/// What a generated builder's `send()` returns on failure (progenitor's
+/// error, with the API's error body). `?` turns it into a [`ClientError`],
+/// the error to act on; match on this one only to see the raw response.
+pub type SendError = progenitor_client::Error<types::Error>;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
