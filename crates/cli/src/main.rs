@@ -32,6 +32,7 @@ impl From<ClientError> for Failure {
             | ClientError::RateLimited { .. }
             | ClientError::Refused { .. } => 4,
             ClientError::Network(_) | ClientError::Server { .. } => 5,
+            ClientError::Credential(_) => 3,
             ClientError::Login(_) | ClientError::Store(_) | ClientError::Build(_) => 1,
         };
         let message = match (&e, e.request_id()) {

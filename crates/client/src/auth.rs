@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::{request_id_header, ClientError},
-    http_client_builder, BuildError, Client,
+    http_client_builder, BuildError,
 };
 
 /// Refresh this long before the access token expires.
@@ -419,62 +419,6 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::ApiKey(_) => f.write_str("Auth::ApiKey([REDACTED])"),
             Auth::OAuth(c) => write!(f, "Auth::OAuth({c:?})"),
-        }
-    }
-}
-
-/// An authenticated client: hands out a generated [`Client`] with a valid
-/// credential, and retries once after a refresh when the server answers 401.
-#[derive(Clone, Debug)]
-pub struct Gateway {
-    base_url: String,
-    auth: Auth,
-}
-
-impl Gateway {
-    /// A gateway to `base_url` authenticated with `auth`.
-    pub fn new(base_url: &str, auth: Auth) -> Self {
-        Self {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            auth,
-        }
-    }
-
-    /// The server's base URL.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    async fn client_with(&self, token: &SecretString) -> Result<Client, ClientError> {
-        Client::with_api_key(&self.base_url, token.clone())
-            .map_err(|e| ClientError::Network(e.to_string()))
-    }
-
-    /// Run `call` with a client; on 401 with an OAuth credential, refresh and
-    /// run it once more.
-    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
-    where
-        F: Fn(Client) -> Fut,
-        Fut: std::future::Future<
-            Output = Result<progenitor_client::ResponseValue<T>, crate::SendError>,
-        >,
-    {
-        match &self.auth {
-            Auth::ApiKey(key) => Ok(call(self.client_with(key).await?).await?.into_inner()),
-            Auth::OAuth(cred) => {
-                let token = cred.access_token().await?;
-                match call(self.client_with(&token).await?).await {
-                    Ok(v) => Ok(v.into_inner()),
-                    Err(e) => {
-                        let err = ClientError::from(e);
-                        if !err.needs_login() {
-                            return Err(err);
-                        }
-                        let fresh = cred.refresh_after_401(&token).await?;
-                        Ok(call(self.client_with(&fresh).await?).await?.into_inner())
-                    }
-                }
-            }
         }
     }
 }

@@ -103,6 +103,11 @@ pub enum ClientError {
     /// The token store could not be read or written.
     #[error("token store: {0}")]
     Store(String),
+    /// The credential could not be set on a request before sending it
+    /// (refreshing the OAuth token failed; [`crate::Session::call`] reports
+    /// the refresh's own error instead).
+    #[error("credential: {0}")]
+    Credential(String),
     /// The HTTP client could not be built (nothing was sent).
     #[error("{0}")]
     Build(#[from] BuildError),
@@ -125,6 +130,7 @@ impl ClientError {
             | ClientError::Refused { request_id, .. }
             | ClientError::Server { request_id, .. } => request_id.as_deref(),
             ClientError::Network(_)
+            | ClientError::Credential(_)
             | ClientError::Login(_)
             | ClientError::Store(_)
             | ClientError::Build(_) => None,
@@ -211,6 +217,8 @@ impl From<SendError> for ClientError {
                 ClientError::from_response(status, Some(rv.into_inner()), &headers)
             }
             E::CommunicationError(e) => ClientError::Network(e.to_string()),
+            // The only custom errors are the pre-hook's.
+            E::Custom(message) => ClientError::Credential(message),
             E::UnexpectedResponse(r) => {
                 ClientError::from_response(r.status().as_u16(), None, r.headers())
             }

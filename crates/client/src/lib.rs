@@ -14,11 +14,13 @@ mod generated;
 pub mod auth;
 pub mod error;
 pub mod login;
+mod session;
 
-pub use auth::{Auth, FileTokenStore, Gateway, MemoryTokenStore, OAuthCredential, TokenStore};
+pub use auth::{Auth, FileTokenStore, MemoryTokenStore, OAuthCredential, TokenStore};
 pub use error::ClientError;
 pub use generated::{builder, types, Client};
 pub use progenitor_client::{ClientInfo, ResponseValue};
+pub use session::{Hooks, Session, SessionBuilder, Trace};
 
 /// What a generated builder's `send()` returns on failure (progenitor's
 /// error, with the API's error body). `?` turns it into a [`ClientError`],
@@ -71,10 +73,14 @@ impl Client {
         Ok(Client::new_with_client(
             base_url.trim_end_matches('/'),
             http,
+            Hooks::default(),
         ))
     }
 
-    /// A client that sends `key` as `Authorization: Bearer <key>` on every request.
+    /// A client that sends `key` as `Authorization: Bearer <key>` on every
+    /// request. The key is a default header of its HTTP client, so requests
+    /// made through `client.client()` carry it too; a [`Session`] sets the
+    /// credential per request instead.
     pub fn with_api_key(base_url: &str, key: impl Into<SecretString>) -> Result<Self, BuildError> {
         let key: SecretString = key.into();
         let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
@@ -89,6 +95,7 @@ impl Client {
         Ok(Client::new_with_client(
             base_url.trim_end_matches('/'),
             http,
+            Hooks::default(),
         ))
     }
 }

@@ -1,6 +1,6 @@
 //! `mcpg apps`: the OAuth applications the user authorized.
 
-use super::gateway;
+use super::session;
 use crate::{
     args::{AppsAction, Cli},
     output::{output, show_authorizations},
@@ -8,22 +8,23 @@ use crate::{
 };
 
 pub async fn apps(cli: &Cli, action: &AppsAction) -> Result<(), Failure> {
-    let gw = gateway(cli)?;
+    let session = session(cli)?;
     match action {
         AppsAction::List => {
-            let list = gw
+            let list = session
                 .call(|c| async move { c.authorization_list().send().await })
                 .await?;
             output(cli, &list, show_authorizations);
         }
         AppsAction::Revoke { client_id } => {
-            gw.call(|c| async move {
-                c.authorization_revoke()
-                    .client_id(client_id.as_str())
-                    .send()
-                    .await
-            })
-            .await?;
+            session
+                .call(|c| async move {
+                    c.authorization_revoke()
+                        .client_id(client_id.as_str())
+                        .send()
+                        .await
+                })
+                .await?;
             eprintln!("Revoked {client_id}.");
         }
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use mcpgate_client::{login, OAuthCredential};
 
-use super::{gateway, store};
+use super::{session, store};
 use crate::{
     args::{remembered_server_path, Cli},
     output::{output, show_me},
@@ -29,7 +29,7 @@ pub async fn login(cli: Cli, timeout: u64, port: Option<u16>) -> Result<(), Fail
         },
     )
     .await?;
-    let gw = gateway(&Cli {
+    let session = session(&Cli {
         api_key: None,
         server: Some(server.clone()),
         ..cli
@@ -43,7 +43,9 @@ pub async fn login(cli: Cli, timeout: u64, port: Option<u16>) -> Result<(), Fail
             );
         }
     }
-    let me = gw.call(|c| async move { c.user_me().send().await }).await?;
+    let me = session
+        .call(|c| async move { c.user_me().send().await })
+        .await?;
     eprintln!(
         "Logged in to {server} as {}.",
         me.email.clone().unwrap_or(me.user_id.clone())
@@ -72,7 +74,7 @@ pub async fn logout(cli: &Cli) -> Result<(), Failure> {
 /// `mcpg whoami`.
 pub async fn whoami(cli: &Cli) -> Result<(), Failure> {
     let server = cli.server();
-    let me = gateway(cli)?
+    let me = session(cli)?
         .call(|c| async move { c.user_me().send().await })
         .await?;
     output(cli, &me, |me| show_me(&server, me));

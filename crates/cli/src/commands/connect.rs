@@ -2,7 +2,7 @@
 
 use mcpgate_client::types;
 
-use super::gateway;
+use super::session;
 use crate::{
     args::{Cli, ConnectAction},
     output::{output, show_connection, show_providers},
@@ -10,17 +10,17 @@ use crate::{
 };
 
 pub async fn connect(cli: &Cli, action: &ConnectAction) -> Result<(), Failure> {
-    let gw = gateway(cli)?;
+    let session = session(cli)?;
     match action {
         ConnectAction::List => {
-            let list = gw
+            let list = session
                 .call(|c| async move { c.connect_providers().send().await })
                 .await?;
             output(cli, &list, show_providers);
         }
         ConnectAction::Start { provider } => {
             let body = types::StartRequest { return_to: None };
-            let started = gw
+            let started = session
                 .call(|c| {
                     let body = body.clone();
                     async move {
@@ -40,7 +40,7 @@ pub async fn connect(cli: &Cli, action: &ConnectAction) -> Result<(), Failure> {
             });
         }
         ConnectAction::Status { provider } => {
-            let st = gw
+            let st = session
                 .call(
                     |c| async move { c.connect_status().provider(provider.as_str()).send().await },
                 )
@@ -48,7 +48,10 @@ pub async fn connect(cli: &Cli, action: &ConnectAction) -> Result<(), Failure> {
             output(cli, &st, |c| show_connection(provider, c));
         }
         ConnectAction::Rm { provider } => {
-            gw.call(|c| async move { c.connect_delete().provider(provider.as_str()).send().await })
+            session
+                .call(
+                    |c| async move { c.connect_delete().provider(provider.as_str()).send().await },
+                )
                 .await?;
             eprintln!("Disconnected {provider}.");
         }

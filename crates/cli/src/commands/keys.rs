@@ -2,7 +2,7 @@
 
 use mcpgate_client::types;
 
-use super::gateway;
+use super::session;
 use crate::{
     args::{Cli, KeysAction},
     output::{output, show_keys, show_new_key},
@@ -10,10 +10,10 @@ use crate::{
 };
 
 pub async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
-    let gw = gateway(cli)?;
+    let session = session(cli)?;
     match action {
         KeysAction::List => {
-            let list = gw
+            let list = session
                 .call(|c| async move { c.key_list().send().await })
                 .await?;
             output(cli, &list, show_keys);
@@ -28,7 +28,7 @@ pub async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
                 scopes: scopes.clone(),
                 expires_in_days: *expires_in_days,
             };
-            let key = gw
+            let key = session
                 .call(|c| {
                     let body = body.clone();
                     async move { c.key_create().body(body).send().await }
@@ -37,7 +37,8 @@ pub async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
             output(cli, &key, |k| show_new_key(&k.api_key));
         }
         KeysAction::Revoke { key_id } => {
-            gw.call(|c| async move { c.key_revoke().key_id(key_id.as_str()).send().await })
+            session
+                .call(|c| async move { c.key_revoke().key_id(key_id.as_str()).send().await })
                 .await?;
             eprintln!("Revoked {key_id}.");
         }
@@ -45,7 +46,7 @@ pub async fn keys(cli: &Cli, action: &KeysAction) -> Result<(), Failure> {
             let body = types::RotateKeyRequest {
                 grace_seconds: *grace,
             };
-            let key = gw
+            let key = session
                 .call(|c| {
                     let body = body.clone();
                     async move {

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use mcpgate_client::types;
 
-use super::gateway;
+use super::session;
 use crate::{
     args::{Cli, MemoryAction},
     fail,
@@ -31,7 +31,7 @@ pub fn read_content(
 }
 
 pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
-    let gw = gateway(cli)?;
+    let session = session(cli)?;
     match action {
         MemoryAction::Add {
             title,
@@ -48,7 +48,7 @@ pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                 tags: tags.clone(),
                 metadata: Default::default(),
             };
-            let m = gw
+            let m = session
                 .call(|c| {
                     let body = body.clone();
                     async move { c.memory_create().body(body).send().await }
@@ -57,7 +57,7 @@ pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
             output(cli, &m, |m| m.id.clone());
         }
         MemoryAction::Get { id } => {
-            let m = gw
+            let m = session
                 .call(|c| async move { c.memory_get().id(id.as_str()).send().await })
                 .await?;
             output(cli, &m, show_memory);
@@ -68,7 +68,7 @@ pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
             limit,
         } => {
             let tags = (!tags.is_empty()).then(|| tags.join(","));
-            let page = gw
+            let page = session
                 .call(|c| {
                     let tags = tags.clone();
                     async move {
@@ -97,7 +97,7 @@ pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                 memory_types: vec![],
                 tags: vec![],
             };
-            let found = gw
+            let found = session
                 .call(|c| {
                     let body = body.clone();
                     async move { c.memory_search().body(body).send().await }
@@ -123,7 +123,7 @@ pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
                 tags: tags.clone(),
                 metadata: Default::default(),
             };
-            let m = gw
+            let m = session
                 .call(|c| {
                     let body = body.clone();
                     async move { c.memory_update().id(id.as_str()).body(body).send().await }
@@ -134,12 +134,13 @@ pub async fn memory(cli: &Cli, action: &MemoryAction) -> Result<(), Failure> {
             });
         }
         MemoryAction::Rm { id } => {
-            gw.call(|c| async move { c.memory_delete().id(id.as_str()).send().await })
+            session
+                .call(|c| async move { c.memory_delete().id(id.as_str()).send().await })
                 .await?;
             eprintln!("Deleted {id}.");
         }
         MemoryAction::Stats => {
-            let st = gw
+            let st = session
                 .call(|c| async move { c.memory_stats().send().await })
                 .await?;
             output(cli, &st, show_stats);

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use mcpgate_client::{auth::TokenStore, Auth, FileTokenStore, Gateway, OAuthCredential};
+use mcpgate_client::{
+    auth::TokenStore, Auth, ClientError, FileTokenStore, OAuthCredential, Session,
+};
 
 use crate::{args::Cli, fail, Failure};
 
@@ -23,17 +25,23 @@ pub fn store() -> Result<Arc<dyn TokenStore>, Failure> {
     Ok(Arc::new(FileTokenStore::new(path)))
 }
 
-pub fn gateway(cli: &Cli) -> Result<Gateway, Failure> {
+/// A session with the server: `--api-key`, else the stored login.
+pub fn session(cli: &Cli) -> Result<Session, Failure> {
     let server = cli.server();
     let server = server.as_str();
-    if let Some(key) = &cli.api_key {
-        return Ok(Gateway::new(server, Auth::ApiKey(key.clone().into())));
-    }
-    match OAuthCredential::from_store(server, store()?)? {
-        Some(cred) => Ok(Gateway::new(server, Auth::OAuth(cred))),
-        None => Err(fail(
-            3,
-            format!("not logged in to {server}: run `mcpg login` or set MCPGATE_API_KEY"),
-        )),
-    }
+    let auth = match &cli.api_key {
+        Some(key) => Auth::ApiKey(key.clone().into()),
+        None => match OAuthCredential::from_store(server, store()?)? {
+            Some(cred) => Auth::OAuth(cred),
+            None => return Err(not_logged_in(server)),
+        },
+    };
+    Ok(Session::new(server, auth).map_err(ClientError::from)?)
+}
+
+fn not_logged_in(server: &str) -> Failure {
+    fail(
+        3,
+        format!("not logged in to {server}: run `mcpg login` or set MCPGATE_API_KEY"),
+    )
 }
