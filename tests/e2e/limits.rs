@@ -50,7 +50,7 @@ e2e! {
         }
         // The fourth check within the minute is refused before any bcrypt runs.
         let refused = wrong().send().await;
-        let Err(mcpgate_client::Error::ErrorResponse(rv)) = refused else { panic!("expected 429") };
+        let Err(mcpgate_client::SendError::ErrorResponse(rv)) = refused else { panic!("expected 429") };
         assert_eq!(rv.status().as_u16(), 429);
         assert!(rv.headers().contains_key("retry-after"));
         server.stop().await;
@@ -64,7 +64,7 @@ e2e! {
             register().send().await.expect("within the limit");
         }
         let refused = register().send().await;
-        let Err(mcpgate_client::Error::ErrorResponse(rv)) = refused else { panic!("expected 429") };
+        let Err(mcpgate_client::SendError::ErrorResponse(rv)) = refused else { panic!("expected 429") };
         assert_eq!(rv.status().as_u16(), 429);
         assert_eq!(rv.headers()["retry-after"], "20", "3 a minute: one slot every 20 s");
         assert_eq!(rv.into_inner().error, "rate_limited");

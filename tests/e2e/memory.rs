@@ -305,7 +305,7 @@ e2e! {
         for t in tasks {
             match t.await.unwrap() {
                 Ok(content) => won.push(content),
-                Err(mcpgate_client::Error::ErrorResponse(rv)) if rv.status().as_u16() == 412 => refused += 1,
+                Err(mcpgate_client::SendError::ErrorResponse(rv)) if rv.status().as_u16() == 412 => refused += 1,
                 Err(e) => panic!("unexpected {e:?}"),
             }
         }

@@ -101,7 +101,7 @@ e2e! {
         let client = server.with_key(&reg.api_key);
         load(&client, 40, 6000, "common").await;
         let refused = client.memory_search().body(search("common")).send().await;
-        let Err(mcpgate_client::Error::ErrorResponse(rv)) = refused else { panic!("expected 503, got {refused:?}") };
+        let Err(mcpgate_client::SendError::ErrorResponse(rv)) = refused else { panic!("expected 503, got {refused:?}") };
         assert_eq!(rv.status().as_u16(), 503);
         assert_eq!(rv.headers()["retry-after"], "1");
         let body = rv.into_inner();
@@ -137,7 +137,7 @@ e2e! {
                     assert_eq!(found.into_inner().total_results, 60);
                     ok += 1;
                 }
-                Err(mcpgate_client::Error::ErrorResponse(rv)) => {
+                Err(mcpgate_client::SendError::ErrorResponse(rv)) => {
                     assert_eq!(rv.status().as_u16(), 429);
                     assert_eq!(rv.headers()["retry-after"], "1");
                     assert_eq!(rv.into_inner().error, "rate_limited");

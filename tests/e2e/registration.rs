@@ -31,7 +31,7 @@ e2e! {
                 let mut headers = reqwest::header::HeaderMap::new();
                 headers.insert("x-api-key", reg.api_key.parse().unwrap());
                 let http = mcpgate_client::http_client_builder().default_headers(headers).build().unwrap();
-                mcpgate_client::Client::new_with_client(&server.url, http)
+                mcpgate_client::Client::new_with_client(&server.url, http, Default::default())
             },
         ] {
             let me = client.user_me().send().await.expect("me").into_inner();

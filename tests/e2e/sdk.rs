@@ -7,9 +7,10 @@ use std::{sync::Arc, time::Duration};
 use mcpgate_client::{
     auth::TokenStore,
     login::{self, LoginOptions},
-    Auth, ClientError, FileTokenStore, Gateway,
+    Auth, ClientError, FileTokenStore, Session,
 };
 use mcpgate_e2e::oauth::browser;
+use secrecy::ExposeSecret;
 
 use super::*;
 
@@ -58,10 +59,10 @@ e2e! {
             assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let stored = store.load(&server.url).unwrap().unwrap();
-        mcpgate_e2e::remember_secret(&stored.access_token);
-        mcpgate_e2e::remember_secret(stored.refresh_token.as_deref().unwrap());
+        mcpgate_e2e::remember_secret(stored.access_token.expose_secret());
+        mcpgate_e2e::remember_secret(stored.refresh_token.as_ref().unwrap().expose_secret());
 
-        let gw = Gateway::new(&server.url, Auth::OAuth(cred));
+        let gw = Session::new(&server.url, Auth::OAuth(cred)).unwrap();
         let me = gw.call(|c| async move { c.user_me().send().await }).await.unwrap();
         assert_eq!(me.user_id, user.user_id);
         assert_eq!(me.credential.kind, "access_token");
@@ -72,14 +73,14 @@ e2e! {
         let me = gw.call(|c| async move { c.user_me().send().await }).await.unwrap();
         assert_eq!(me.user_id, user.user_id);
         let refreshed = store.load(&server.url).unwrap().unwrap();
-        assert_ne!(refreshed.access_token, stored.access_token);
-        mcpgate_e2e::remember_secret(&refreshed.access_token);
-        mcpgate_e2e::remember_secret(refreshed.refresh_token.as_deref().unwrap());
+        assert_ne!(refreshed.access_token.expose_secret(), stored.access_token.expose_secret());
+        mcpgate_e2e::remember_secret(refreshed.access_token.expose_secret());
+        mcpgate_e2e::remember_secret(refreshed.refresh_token.as_ref().unwrap().expose_secret());
 
         // A credential stored earlier is found again.
         let again = mcpgate_client::OAuthCredential::from_store(&server.url, store.clone()).unwrap().unwrap();
         let gw2_cred = again.clone();
-        let gw2 = Gateway::new(&server.url, Auth::OAuth(again));
+        let gw2 = Session::new(&server.url, Auth::OAuth(again)).unwrap();
         gw2.call(|c| async move { c.memory_list().send().await }).await.unwrap();
 
         // Logging out revokes the grant at the server and forgets it.
@@ -90,7 +91,7 @@ e2e! {
         assert!(store.load(&server.url).unwrap().is_none());
 
         // The other errors a caller acts on.
-        let key = Gateway::new(&server.url, Auth::ApiKey(user.api_key.clone().into()));
+        let key = Session::new(&server.url, Auth::ApiKey(user.api_key.clone().into())).unwrap();
         let err = key.call(|c| async move { c.memory_get().id("00000000-0000-0000-0000-000000000000").send().await }).await.unwrap_err();
         assert!(matches!(err, ClientError::NotFound { .. }), "{err:?}");
         let err = key.call(|c| async move {

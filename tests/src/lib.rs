@@ -500,10 +500,12 @@ impl Drop for TestServer {
 
 /// The status and body of an error response from the typed client.
 pub fn expect_error<T: std::fmt::Debug>(
-    result: Result<mcpgate_client::ResponseValue<T>, mcpgate_client::Error<types::Error>>,
+    result: Result<mcpgate_client::ResponseValue<T>, mcpgate_client::SendError>,
 ) -> (u16, types::Error) {
     match result {
-        Err(mcpgate_client::Error::ErrorResponse(rv)) => (rv.status().as_u16(), rv.into_inner()),
+        Err(mcpgate_client::SendError::ErrorResponse(rv)) => {
+            (rv.status().as_u16(), rv.into_inner())
+        }
         other => panic!("expected an error response, got {other:?}"),
     }
 }

@@ -3,7 +3,8 @@
 //! `openapi.yaml` is written from poem-openapi's spec (built without a
 //! database) with the services' rules written in (`api::constraints`), and
 //! `crates/client/src/generated.rs` from that spec, less the value rules,
-//! with progenitor (builder interface). `--check` regenerates in memory and fails
+//! with progenitor (builder interface, an inner type and an async pre-hook
+//! from the client's `session` module). `--check` regenerates in memory and fails
 //! on any difference; a test runs it so `cargo test` catches drift.
 
 use std::path::{Path, PathBuf};
@@ -38,10 +39,17 @@ pub fn generate(root: &Path) -> Result<Vec<Output>> {
     let spec: openapiv3::OpenAPI = serde_yaml::from_str(&mcpgate_server::api::client_spec_yaml())
         .context("the client spec does not parse as OpenAPI 3")?;
     let mut settings = progenitor::GenerationSettings::default();
+    // The client carries the hand-written `session::Hooks` (progenitor's
+    // inner type): the async pre-hook sets the current credential on each
+    // request, and the crate's own `ClientHooks` impl (required here) reports
+    // each answer to the caller's trace.
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
         .with_tag(progenitor::TagStyle::Merged)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        .with_inner_type(quote::quote!(crate::session::Hooks))
+        .with_pre_hook_async(quote::quote!(crate::session::authorize))
+        .with_hooks(progenitor::HooksMode::Expected);
     let mut generator = progenitor::Generator::new(&settings);
     let tokens = generator
         .generate_tokens(&spec)

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use mcpgate_client::{
     login::{self, LoginOptions},
-    types, Auth, ClientError, FileTokenStore, Gateway, OAuthCredential,
+    types, Auth, ClientError, FileTokenStore, OAuthCredential, Session,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -38,14 +38,14 @@ async fn main() -> Result<(), ClientError> {
             .await?
         }
     };
-    let gw = Gateway::new(&url, Auth::OAuth(credential));
+    let session = Session::new(&url, Auth::OAuth(credential))?;
     let body = types::SearchRequest {
         query,
         limit: Some(10),
         memory_types: vec![],
         tags: vec![],
     };
-    let found = gw
+    let found = session
         .call(|c| {
             let body = body.clone();
             async move { c.memory_search().body(body).send().await }

@@ -17,22 +17,29 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::{error::ClientError, http_client_builder, Client};
+use crate::{
+    error::{request_id_header, ClientError},
+    http_client_builder, BuildError,
+};
 
 /// Refresh this long before the access token expires.
 const REFRESH_MARGIN_SECS: i64 = 60;
 
-/// What a token store keeps per server.
-#[derive(Clone, Serialize, Deserialize)]
+/// What a token store keeps per server. The tokens are secrets: `Debug`
+/// shows them as `[REDACTED]`, and only serializing (for the store) writes
+/// them out.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoredCredential {
     /// The OAuth client the tokens were issued to.
     pub client_id: String,
     /// Where to refresh them.
     pub token_endpoint: String,
     /// The current access token.
-    pub access_token: String,
+    #[serde(serialize_with = "exposed::serialize")]
+    pub access_token: SecretString,
     /// The refresh token, if one was issued.
-    pub refresh_token: Option<String>,
+    #[serde(serialize_with = "exposed::serialize_option")]
+    pub refresh_token: Option<SecretString>,
     /// When the access token expires (client clock).
     pub expires_at: Option<DateTime<Utc>>,
     /// The granted scopes, space-separated.
@@ -42,20 +49,24 @@ pub struct StoredCredential {
     pub revocation_endpoint: Option<String>,
 }
 
-impl std::fmt::Debug for StoredCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredCredential")
-            .field("client_id", &self.client_id)
-            .field("token_endpoint", &self.token_endpoint)
-            .field("access_token", &"[REDACTED]")
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[REDACTED]"),
-            )
-            .field("expires_at", &self.expires_at)
-            .field("scope", &self.scope)
-            .field("revocation_endpoint", &self.revocation_endpoint)
-            .finish()
+/// A token store is where tokens are meant to be written: these serialize
+/// a secret as its plain value (`secrecy` refuses to by default).
+mod exposed {
+    use secrecy::{ExposeSecret, SecretString};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose_secret())
+    }
+
+    pub fn serialize_option<S: Serializer>(
+        secret: &Option<SecretString>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match secret {
+            Some(secret) => s.serialize_some(secret.expose_secret()),
+            None => s.serialize_none(),
+        }
     }
 }
 
@@ -255,13 +266,13 @@ impl OAuthCredential {
             token_endpoint: s.token_endpoint,
             revocation_endpoint: s.revocation_endpoint,
             tokens: tokio::sync::Mutex::new(TokenSet {
-                access_token: SecretString::from(s.access_token),
-                refresh_token: s.refresh_token.map(SecretString::from),
+                access_token: s.access_token,
+                refresh_token: s.refresh_token,
                 expires_at: s.expires_at,
                 scope: s.scope,
             }),
             store,
-            http: http_client_builder().build()?,
+            http: http_client_builder().build().map_err(BuildError::Http)?,
         })
     }
 
@@ -306,6 +317,7 @@ impl OAuthCredential {
                     status: resp.status().as_u16(),
                     code: "revocation_failed".into(),
                     message: "the server did not revoke the tokens".into(),
+                    request_id: request_id_header(resp.headers()),
                 });
             }
         }
@@ -330,6 +342,7 @@ impl OAuthCredential {
             return Err(ClientError::Unauthorized {
                 code: "no_refresh_token".into(),
                 message: "the session has no refresh token".into(),
+                request_id: None,
             });
         };
         let resp = self
@@ -344,17 +357,23 @@ impl OAuthCredential {
             .await?;
         let status = resp.status();
         if !status.is_success() {
+            let request_id = request_id_header(resp.headers());
             let body: Option<OAuthErrorBody> = resp.json().await.ok();
             let (code, message) = body
                 .map(|b| (b.error.clone(), b.error_description.unwrap_or(b.error)))
                 .unwrap_or_else(|| ("refresh_failed".into(), format!("HTTP {status}")));
             return Err(if status.as_u16() == 400 || status.as_u16() == 401 {
-                ClientError::Unauthorized { code, message }
+                ClientError::Unauthorized {
+                    code,
+                    message,
+                    request_id,
+                }
             } else {
                 ClientError::Server {
                     status: status.as_u16(),
                     code,
                     message,
+                    request_id,
                 }
             });
         }
@@ -377,11 +396,8 @@ impl OAuthCredential {
         StoredCredential {
             client_id: self.client_id.clone(),
             token_endpoint: self.token_endpoint.clone(),
-            access_token: t.access_token.expose_secret().to_owned(),
-            refresh_token: t
-                .refresh_token
-                .as_ref()
-                .map(|r| r.expose_secret().to_owned()),
+            access_token: t.access_token.clone(),
+            refresh_token: t.refresh_token.clone(),
             expires_at: t.expires_at,
             scope: t.scope.clone(),
             revocation_endpoint: self.revocation_endpoint.clone(),
@@ -403,65 +419,6 @@ impl std::fmt::Debug for Auth {
         match self {
             Auth::ApiKey(_) => f.write_str("Auth::ApiKey([REDACTED])"),
             Auth::OAuth(c) => write!(f, "Auth::OAuth({c:?})"),
-        }
-    }
-}
-
-/// An authenticated client: hands out a generated [`Client`] with a valid
-/// credential, and retries once after a refresh when the server answers 401.
-#[derive(Clone, Debug)]
-pub struct Gateway {
-    base_url: String,
-    auth: Auth,
-}
-
-impl Gateway {
-    /// A gateway to `base_url` authenticated with `auth`.
-    pub fn new(base_url: &str, auth: Auth) -> Self {
-        Self {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            auth,
-        }
-    }
-
-    /// The server's base URL.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    async fn client_with(&self, token: &SecretString) -> Result<Client, ClientError> {
-        Client::with_api_key(&self.base_url, token.clone())
-            .map_err(|e| ClientError::Network(e.to_string()))
-    }
-
-    /// Run `call` with a client; on 401 with an OAuth credential, refresh and
-    /// run it once more.
-    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, ClientError>
-    where
-        F: Fn(Client) -> Fut,
-        Fut: std::future::Future<
-            Output = Result<
-                progenitor_client::ResponseValue<T>,
-                progenitor_client::Error<crate::types::Error>,
-            >,
-        >,
-    {
-        match &self.auth {
-            Auth::ApiKey(key) => Ok(call(self.client_with(key).await?).await?.into_inner()),
-            Auth::OAuth(cred) => {
-                let token = cred.access_token().await?;
-                match call(self.client_with(&token).await?).await {
-                    Ok(v) => Ok(v.into_inner()),
-                    Err(e) => {
-                        let err = ClientError::from(e);
-                        if !err.needs_login() {
-                            return Err(err);
-                        }
-                        let fresh = cred.refresh_after_401(&token).await?;
-                        Ok(call(self.client_with(&fresh).await?).await?.into_inner())
-                    }
-                }
-            }
         }
     }
 }
@@ -505,6 +462,36 @@ mod tests {
         store.remove("http://a").unwrap();
         assert!(store.load("http://a").unwrap().is_none());
         assert!(store.load("http://b").unwrap().is_some());
-        assert!(!format!("{:?}", cred()).contains("secret-access"));
+    }
+
+    #[test]
+    fn debug_never_shows_a_token() {
+        let stored = cred();
+        let shown = format!("{stored:?}");
+        assert!(shown.contains("mcpg_ci_x"), "{shown}");
+        assert!(!shown.contains("secret-access"), "{shown}");
+        assert!(!shown.contains("secret-refresh"), "{shown}");
+        let store: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::default());
+        let oauth =
+            Arc::new(OAuthCredential::from_stored("http://a".into(), stored, store).unwrap());
+        for shown in [
+            format!("{:?}", Auth::OAuth(oauth)),
+            format!("{:?}", Auth::ApiKey("mcpg_k_secret-key".into())),
+        ] {
+            assert!(!shown.contains("secret-"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_store_keeps_the_tokens_themselves() {
+        let json = serde_json::to_value(cred()).unwrap();
+        assert_eq!(json["access_token"], "mcpg_at_secret-access");
+        assert_eq!(json["refresh_token"], "mcpg_rt_secret-refresh");
+        let back: StoredCredential = serde_json::from_value(json).unwrap();
+        assert_eq!(back.access_token.expose_secret(), "mcpg_at_secret-access");
+        let mut no_refresh = serde_json::to_value(cred()).unwrap();
+        no_refresh.as_object_mut().unwrap().remove("refresh_token");
+        let back: StoredCredential = serde_json::from_value(no_refresh).unwrap();
+        assert!(back.refresh_token.is_none());
     }
 }

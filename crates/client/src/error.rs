@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::types;
+use crate::{types, BuildError, SendError};
 
 /// What went wrong talking to mcpgate.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,9 @@ pub enum ClientError {
         code: String,
         /// The server's sentence.
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// 403: the credential lacks a scope.
     #[error("forbidden: {message}")]
@@ -29,12 +32,18 @@ pub enum ClientError {
         code: String,
         /// The server's sentence (names the missing scope).
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// 404: no such resource (or not yours).
     #[error("not found: {message}")]
     NotFound {
         /// The server's sentence.
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// 429: slow down; `retry_after` says for how long when the server said.
     #[error("rate limited: {message}")]
@@ -43,6 +52,9 @@ pub enum ClientError {
         retry_after: Option<Duration>,
         /// The server's sentence.
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// 400: a field of the request is invalid.
     #[error("invalid request{}: {message}", field.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
@@ -53,6 +65,9 @@ pub enum ClientError {
         code: String,
         /// The server's sentence.
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// Any other refusal (4xx): a conflict (409), a failed precondition
     /// (412), a body too large (413), a wrong media type (415), …
@@ -64,6 +79,9 @@ pub enum ClientError {
         code: String,
         /// The server's sentence.
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// A server error (5xx) or an answer the client did not expect.
     #[error("server error {status}: {message}")]
@@ -74,6 +92,9 @@ pub enum ClientError {
         code: String,
         /// The server's sentence, or what went wrong.
         message: String,
+        /// The server's id for the request (`X-Request-Id`, and in its
+        /// logs), to quote when reporting a problem.
+        request_id: Option<String>,
     },
     /// The OAuth login did not complete (denied, timed out, closed browser,
     /// state or issuer mismatch).
@@ -82,6 +103,14 @@ pub enum ClientError {
     /// The token store could not be read or written.
     #[error("token store: {0}")]
     Store(String),
+    /// The credential could not be set on a request before sending it
+    /// (refreshing the OAuth token failed; [`crate::Session::call`] reports
+    /// the refresh's own error instead).
+    #[error("credential: {0}")]
+    Credential(String),
+    /// The HTTP client could not be built (nothing was sent).
+    #[error("{0}")]
+    Build(#[from] BuildError),
 }
 
 impl ClientError {
@@ -90,63 +119,114 @@ impl ClientError {
         matches!(self, ClientError::Unauthorized { .. })
     }
 
-    /// Build from an HTTP status and the API's error body.
-    pub fn from_status(
+    /// The server's id for the request that failed, when it answered.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ClientError::Unauthorized { request_id, .. }
+            | ClientError::Forbidden { request_id, .. }
+            | ClientError::NotFound { request_id, .. }
+            | ClientError::RateLimited { request_id, .. }
+            | ClientError::Validation { request_id, .. }
+            | ClientError::Refused { request_id, .. }
+            | ClientError::Server { request_id, .. } => request_id.as_deref(),
+            ClientError::Network(_)
+            | ClientError::Credential(_)
+            | ClientError::Login(_)
+            | ClientError::Store(_)
+            | ClientError::Build(_) => None,
+        }
+    }
+
+    /// Build from an HTTP status, the API's error body (when there was
+    /// one) and the response headers (`Retry-After`, `X-Request-Id`).
+    pub fn from_response(
         status: u16,
         body: Option<types::Error>,
-        retry_after: Option<Duration>,
+        headers: &reqwest::header::HeaderMap,
     ) -> Self {
-        let (code, message, field) = match body {
-            Some(b) => (b.error, b.message, b.field),
-            None => (String::new(), format!("HTTP {status}"), None),
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let header_id = request_id_header(headers);
+        let (code, message, field, request_id) = match body {
+            Some(b) => {
+                let id = Some(b.request_id).filter(|id| !id.is_empty());
+                (b.error, b.message, b.field, id.or(header_id))
+            }
+            None => (String::new(), format!("HTTP {status}"), None, header_id),
         };
         match status {
             400 => ClientError::Validation {
                 field,
                 code,
                 message,
+                request_id,
             },
-            401 => ClientError::Unauthorized { code, message },
-            403 => ClientError::Forbidden { code, message },
-            404 => ClientError::NotFound { message },
+            401 => ClientError::Unauthorized {
+                code,
+                message,
+                request_id,
+            },
+            403 => ClientError::Forbidden {
+                code,
+                message,
+                request_id,
+            },
+            404 => ClientError::NotFound {
+                message,
+                request_id,
+            },
             429 => ClientError::RateLimited {
                 retry_after,
                 message,
+                request_id,
             },
             s if (400..500).contains(&s) => ClientError::Refused {
                 status,
                 code,
                 message,
+                request_id,
             },
             _ => ClientError::Server {
                 status,
                 code,
                 message,
+                request_id,
             },
         }
     }
 }
 
-impl From<progenitor_client::Error<types::Error>> for ClientError {
-    fn from(e: progenitor_client::Error<types::Error>) -> Self {
+/// The `X-Request-Id` of a response.
+pub(crate) fn request_id_header(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+impl From<SendError> for ClientError {
+    fn from(e: SendError) -> Self {
         use progenitor_client::Error as E;
         match e {
             E::ErrorResponse(rv) => {
                 let status = rv.status().as_u16();
-                let retry_after = rv
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .map(Duration::from_secs);
-                ClientError::from_status(status, Some(rv.into_inner()), retry_after)
+                let headers = rv.headers().clone();
+                ClientError::from_response(status, Some(rv.into_inner()), &headers)
             }
             E::CommunicationError(e) => ClientError::Network(e.to_string()),
-            E::UnexpectedResponse(r) => ClientError::from_status(r.status().as_u16(), None, None),
+            // The only custom errors are the pre-hook's.
+            E::Custom(message) => ClientError::Credential(message),
+            E::UnexpectedResponse(r) => {
+                ClientError::from_response(r.status().as_u16(), None, r.headers())
+            }
             other => ClientError::Server {
                 status: 0,
                 code: "unexpected".into(),
                 message: other.to_string(),
+                request_id: None,
             },
         }
     }
@@ -155,5 +235,54 @@ impl From<progenitor_client::Error<types::Error>> for ClientError {
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
         ClientError::Network(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn body(request_id: &str) -> types::Error {
+        types::Error {
+            error: "memory_not_found".into(),
+            field: None,
+            message: "No such memory.".into(),
+            request_id: request_id.into(),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_request_id_is_kept() {
+        let e = ClientError::from_response(404, Some(body("req-body")), &headers(&[]));
+        assert!(matches!(e, ClientError::NotFound { .. }), "{e:?}");
+        assert_eq!(e.request_id(), Some("req-body"));
+        // Without a body, from the header.
+        let e = ClientError::from_response(502, None, &headers(&[("x-request-id", "req-hdr")]));
+        assert!(
+            matches!(e, ClientError::Server { status: 502, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.request_id(), Some("req-hdr"));
+        let e = ClientError::from_response(
+            429,
+            Some(body("")),
+            &headers(&[("x-request-id", "req-hdr"), ("retry-after", "7")]),
+        );
+        assert_eq!(e.request_id(), Some("req-hdr"));
+        assert!(
+            matches!(e, ClientError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 7),
+            "{e:?}"
+        );
+        assert_eq!(ClientError::Network("down".into()).request_id(), None);
     }
 }

@@ -4417,6 +4417,7 @@ Version: 0.1.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
+    pub(crate) inner: crate::session::Hooks,
 }
 impl Client {
     /// Create a new client.
@@ -4424,7 +4425,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str) -> Self {
+    pub fn new(baseurl: &str, inner: crate::session::Hooks) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -4432,7 +4433,7 @@ impl Client {
         };
         #[cfg(target_arch = "wasm32")]
         let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap())
+        Self::new_with_client(baseurl, client.build().unwrap(), inner)
     }
     /// Construct a new client with an existing `reqwest::Client`,
     /// allowing more control over its configuration.
@@ -4440,14 +4441,19 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new_with_client(baseurl: &str, client: reqwest::Client) -> Self {
+    pub fn new_with_client(
+        baseurl: &str,
+        client: reqwest::Client,
+        inner: crate::session::Hooks,
+    ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
             client,
+            inner,
         }
     }
 }
-impl ClientInfo<()> for Client {
+impl ClientInfo<crate::session::Hooks> for Client {
     fn api_version() -> &'static str {
         "0.1.0"
     }
@@ -4457,11 +4463,17 @@ impl ClientInfo<()> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &() {
-        &()
+    fn inner(&self) -> &crate::session::Hooks {
+        &self.inner
     }
 }
-impl ClientHooks<()> for &Client {}
+const _: () = {
+    #[allow(dead_code)]
+    fn assert_client_hooks()
+    where
+        Client: ClientHooks<crate::session::Hooks>,
+    {}
+};
 impl Client {
     /**Liveness: the process is up and serving
 
@@ -4929,6 +4941,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "health_live",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -4998,6 +5014,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "health_ready",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -5101,6 +5121,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "user_register",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -5286,6 +5310,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "user_set_password",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -5418,6 +5446,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "user_me",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -5550,6 +5582,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "key_list",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -5735,6 +5771,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "key_create",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -5884,6 +5924,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "key_revoke",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -6087,6 +6131,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "key_rotate",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -6337,6 +6385,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_list",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -6522,6 +6574,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_create",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -6686,6 +6742,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_search",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -6818,6 +6878,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_stats",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -6969,6 +7033,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_get",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -7118,6 +7186,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_delete",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -7320,6 +7392,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "memory_update",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -7485,6 +7561,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "audit_list",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -7617,6 +7697,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "authorization_list",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -7767,6 +7851,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "authorization_revoke",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -7899,6 +7987,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "client_list",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8051,6 +8143,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "client_get",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8201,6 +8297,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "client_delete",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8333,6 +8433,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "connect_providers",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8534,6 +8638,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "connect_start",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8686,6 +8794,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "connect_status",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8836,6 +8948,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "connect_delete",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;
@@ -8988,6 +9104,10 @@ pub mod builder {
             let info = OperationInfo {
                 operation_id: "connect_token",
             };
+            match (crate::session::authorize)(&client.inner, &mut request).await {
+                Ok(_) => {}
+                Err(e) => return Err(Error::Custom(e.to_string())),
+            }
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
             client.post(&result, &info).await?;

@@ -1,6 +1,7 @@
 //! Typed client for the mcpgate API.
 //!
-//! [`generated`] is written by `cargo xtask gen` from `openapi.yaml` with
+//! The generated module (private; its [`Client`], [`types`] and builders are
+//! re-exported here) is written by `cargo xtask gen` from `openapi.yaml` with
 //! progenitor (builder interface: `client.key_create().body(...).send()`).
 //! This file is the hand-written layer beside it: constructors that attach
 //! credentials. Secrets are held in `secrecy` types and sent as sensitive
@@ -8,16 +9,23 @@
 
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
-pub mod generated;
+mod generated;
 
 pub mod auth;
 pub mod error;
 pub mod login;
+mod session;
 
-pub use auth::{Auth, FileTokenStore, Gateway, MemoryTokenStore, OAuthCredential, TokenStore};
+pub use auth::{Auth, FileTokenStore, MemoryTokenStore, OAuthCredential, TokenStore};
 pub use error::ClientError;
-pub use generated::{types, Client};
-pub use progenitor_client::{ClientInfo, Error, ResponseValue};
+pub use generated::{builder, types, Client};
+pub use progenitor_client::{ClientInfo, ResponseValue};
+pub use session::{Hooks, Session, SessionBuilder, Trace};
+
+/// What a generated builder's `send()` returns on failure (progenitor's
+/// error, with the API's error body). `?` turns it into a [`ClientError`],
+/// the error to act on; match on this one only to see the raw response.
+pub type SendError = progenitor_client::Error<types::Error>;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
@@ -65,10 +73,14 @@ impl Client {
         Ok(Client::new_with_client(
             base_url.trim_end_matches('/'),
             http,
+            Hooks::default(),
         ))
     }
 
-    /// A client that sends `key` as `Authorization: Bearer <key>` on every request.
+    /// A client that sends `key` as `Authorization: Bearer <key>` on every
+    /// request. The key is a default header of its HTTP client, so requests
+    /// made through `client.client()` carry it too; a [`Session`] sets the
+    /// credential per request instead.
     pub fn with_api_key(base_url: &str, key: impl Into<SecretString>) -> Result<Self, BuildError> {
         let key: SecretString = key.into();
         let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
@@ -83,6 +95,7 @@ impl Client {
         Ok(Client::new_with_client(
             base_url.trim_end_matches('/'),
             http,
+            Hooks::default(),
         ))
     }
 }

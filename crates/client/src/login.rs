@@ -24,7 +24,7 @@ use tokio::{
 use crate::{
     auth::{OAuthCredential, StoredCredential, TokenResponse, TokenStore},
     error::ClientError,
-    http_client_builder,
+    http_client_builder, BuildError,
 };
 
 /// How to log in.
@@ -70,7 +70,7 @@ pub async fn pkce(
     options: LoginOptions,
 ) -> Result<Arc<OAuthCredential>, ClientError> {
     let server = server_url.trim_end_matches('/').to_owned();
-    let http = http_client_builder().build()?;
+    let http = http_client_builder().build().map_err(BuildError::Http)?;
     let meta: Metadata = http
         .get(format!("{server}/.well-known/oauth-authorization-server"))
         .send()
@@ -207,8 +207,8 @@ pub async fn pkce(
     let stored = StoredCredential {
         client_id,
         token_endpoint: meta.token_endpoint,
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
+        access_token: tokens.access_token.into(),
+        refresh_token: tokens.refresh_token.map(Into::into),
         expires_at: tokens
             .expires_in
             .map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
