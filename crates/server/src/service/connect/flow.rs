@@ -18,7 +18,7 @@ use crate::{
     entity::{connect_state, connection},
     error::{Error, Result},
     scope::Scope,
-    service::auth::Principal,
+    service::{auth::Principal, catalog::Provider},
     state::AppState,
     store,
     token::{self, Kind},
@@ -202,7 +202,44 @@ pub async fn callback(
     session_user: Option<Uuid>,
 ) -> std::result::Result<CallbackOutcome, CallbackError> {
     let p = provider(state, name).map_err(|_| CallbackError::UnknownProvider)?;
-    let presented = params.state.ok_or(CallbackError::InvalidState(
+    let now = state.clock.now();
+    let row = verify_state(state, p, params.state, session_user, now).await?;
+    if let Some(error) = params.error {
+        return Err(CallbackError::Provider {
+            error: error.chars().take(64).collect(),
+            description: params
+                .error_description
+                .map(|d| d.chars().take(300).collect()),
+        });
+    }
+    let code = params
+        .code
+        .ok_or(CallbackError::Exchange("the provider sent no code".into()))?;
+    let tokens = exchange(state, p, &row, &code, now).await?;
+    store_connection(state, p, &row, tokens, now).await?;
+    Ok(match row.return_to {
+        Some(r) => {
+            let mut url =
+                url::Url::parse(&r).map_err(|_| Error::Internal("stored return_to".into()))?;
+            url.query_pairs_mut().append_pair("connected", &p.name);
+            CallbackOutcome::Redirect(url.to_string())
+        }
+        None => CallbackOutcome::Connected {
+            provider: p.display_name.clone(),
+        },
+    })
+}
+
+/// The flow state the provider sent back, if it is this provider's, unused,
+/// unexpired and (when a browser session is signed in) that user's.
+async fn verify_state(
+    state: &AppState,
+    p: &Provider,
+    presented: Option<String>,
+    session_user: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> std::result::Result<connect_state::Model, CallbackError> {
+    let presented = presented.ok_or(CallbackError::InvalidState(
         "the state parameter is missing",
     ))?;
     let id = token::parse(Kind::ConnectState, &presented)
@@ -210,7 +247,6 @@ pub async fn callback(
     let row = store::connections::find_state(&state.db, id)
         .await?
         .ok_or(CallbackError::InvalidState("the state is not valid"))?;
-    let now = state.clock.now();
     if !token::hashes_match(&token::hash_secret(&presented), &row.secret_hash)
         || row.provider != p.name
     {
@@ -233,17 +269,27 @@ pub async fn callback(
             "this connection flow belongs to another account",
         ));
     }
-    if let Some(error) = params.error {
-        return Err(CallbackError::Provider {
-            error: error.chars().take(64).collect(),
-            description: params
-                .error_description
-                .map(|d| d.chars().take(300).collect()),
-        });
-    }
-    let code = params
-        .code
-        .ok_or(CallbackError::Exchange("the provider sent no code".into()))?;
+    Ok(row)
+}
+
+/// What the code exchange brought back, ready to store.
+struct Exchanged {
+    access: SecretString,
+    refresh: Option<SecretString>,
+    external_account_id: Option<String>,
+    scopes: String,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// Exchange the code (with the flow's PKCE verifier) for the provider's
+/// tokens, then ask the user-info endpoint, if any, for the account id.
+async fn exchange(
+    state: &AppState,
+    p: &Provider,
+    row: &connect_state::Model,
+    code: &SecretString,
+    now: DateTime<Utc>,
+) -> std::result::Result<Exchanged, CallbackError> {
     let client = oauth_client(state, p)?;
     let http = http_client(state)?;
     let mut request = client.exchange_code(AuthorizationCode::new(code.expose_secret().to_owned()));
@@ -291,7 +337,25 @@ pub async fn callback(
         .expires_in()
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| now + d);
+    Ok(Exchanged {
+        access,
+        refresh,
+        external_account_id,
+        scopes,
+        expires_at,
+    })
+}
 
+/// In one transaction: consume the state (refused if another callback did
+/// first), create or replace the user's connection with the tokens
+/// encrypted, record the audit event.
+async fn store_connection(
+    state: &AppState,
+    p: &Provider,
+    row: &connect_state::Model,
+    tokens: Exchanged,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), CallbackError> {
     let txn = crate::db::begin_write(&state.db).await?;
     if !store::connections::consume_state(&txn, &row.id, now).await? {
         return Err(CallbackError::InvalidState(
@@ -302,14 +366,14 @@ pub async fn callback(
     let conn_id = existing.as_ref().map(|c| c.id).unwrap_or_else(Uuid::now_v7);
     let conn_key = conn_id.to_string();
     let access_enc = state.keyring.encrypt(
-        &access,
+        &tokens.access,
         &Binding {
             table: "connections",
             row: &conn_key,
             field: "access_token",
         },
     );
-    let refresh_enc = refresh.as_ref().map(|r| {
+    let refresh_enc = tokens.refresh.as_ref().map(|r| {
         state.keyring.encrypt(
             r,
             &Binding {
@@ -326,12 +390,12 @@ pub async fn callback(
             user_id: row.user_id,
             provider: p.name.clone(),
             status: ConnectionStatus::Connected.as_str().into(),
-            external_account_id: external_account_id.clone(),
-            scopes: scopes.chars().take(1000).collect(),
+            external_account_id: tokens.external_account_id.clone(),
+            scopes: tokens.scopes.chars().take(1000).collect(),
             token_type: "Bearer".into(),
             access_token_enc: access_enc,
             refresh_token_enc: refresh_enc,
-            expires_at,
+            expires_at: tokens.expires_at,
             connected_at: now,
             updated_at: now,
             last_refreshed_at: None,
@@ -349,22 +413,12 @@ pub async fn callback(
             action: audit::AuditAction::ConnectionCreated,
             credential_id: None,
             target: Some(&p.name),
-            details: serde_json::json!({ "external_account_id": external_account_id, "reconnected": existing.is_some() }),
+            details: serde_json::json!({ "external_account_id": tokens.external_account_id, "reconnected": existing.is_some() }),
         },
     )
     .await?;
     txn.commit().await?;
-    Ok(match row.return_to {
-        Some(r) => {
-            let mut url =
-                url::Url::parse(&r).map_err(|_| Error::Internal("stored return_to".into()))?;
-            url.query_pairs_mut().append_pair("connected", &p.name);
-            CallbackOutcome::Redirect(url.to_string())
-        }
-        None => CallbackOutcome::Connected {
-            provider: p.display_name.clone(),
-        },
-    })
+    Ok(())
 }
 
 #[cfg(test)]
