@@ -13,7 +13,6 @@
 //! the re-encryption under a new master key.
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
 
 use super::{
     audit,
@@ -21,7 +20,6 @@ use super::{
     catalog::{Credentials, Provider},
 };
 use crate::{
-    config::TokenAuthMethod,
     crypto::Binding,
     entity::connection,
     error::{Error, Result},
@@ -41,7 +39,6 @@ pub use flow::{
 };
 pub use rotation::{rotate_key, Rotation};
 pub use tokens::{refresh, refresh_due, token, UpstreamToken, REFRESH_AHEAD_SECS};
-use upstream::http_client;
 pub use upstream::{UpstreamError, UpstreamHttpError};
 
 vocabulary! {
@@ -197,39 +194,8 @@ pub async fn delete(state: &AppState, principal: &Principal, name: &str) -> Resu
                 "access_token",
             ),
         };
-        if let (Ok(token), Ok(http)) = (token, http_client(state)) {
-            let mut req = http.post(url.clone());
-            let mut form = vec![
-                ("token", token.expose_secret().to_owned()),
-                ("token_type_hint", hint.to_owned()),
-            ];
-            match p.token_auth_method {
-                TokenAuthMethod::ClientSecretBasic => {
-                    req =
-                        req.basic_auth(&creds.client_id, Some(creds.client_secret.expose_secret()));
-                }
-                TokenAuthMethod::ClientSecretPost => {
-                    form.push(("client_id", creds.client_id.clone()));
-                    form.push((
-                        "client_secret",
-                        creds.client_secret.expose_secret().to_owned(),
-                    ));
-                }
-            }
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form.iter())
-                .finish();
-            let result = req
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    "application/x-www-form-urlencoded",
-                )
-                .body(body)
-                .send()
-                .await;
-            if let Err(e) = result {
-                tracing::warn!(provider = %p.name, error = %e, "revocation at the provider failed; deleting locally");
-            }
+        if let Ok(token) = token {
+            upstream::revoke(state, p, url, creds, &token, hint).await;
         }
     }
     let now = state.clock.now();

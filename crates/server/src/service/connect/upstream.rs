@@ -1,5 +1,6 @@
 //! Talking to the provider's endpoints: the HTTP client, the `oauth2`
-//! client, the words for what went wrong, the user-info document.
+//! client, the words for what went wrong, the user-info document, the
+//! revocation request.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use super::{callback_url, credentials};
 use crate::{
     config::TokenAuthMethod,
     error::{Error, Result},
-    service::catalog::Provider,
+    service::catalog::{Credentials, Provider},
     state::AppState,
 };
 
@@ -170,4 +171,50 @@ pub(super) async fn account_id(
         serde_json::Value::String(s) => s.chars().take(255).collect(),
         other => other.to_string(),
     })
+}
+
+/// Revoke a token at the provider (RFC 7009), best effort: a failure is
+/// logged, never returned.
+pub(super) async fn revoke(
+    state: &AppState,
+    p: &Provider,
+    url: &url::Url,
+    creds: &Credentials,
+    token: &SecretString,
+    hint: &str,
+) {
+    let Ok(http) = http_client(state) else {
+        return;
+    };
+    let mut req = http.post(url.clone());
+    let mut form = vec![
+        ("token", token.expose_secret().to_owned()),
+        ("token_type_hint", hint.to_owned()),
+    ];
+    match p.token_auth_method {
+        TokenAuthMethod::ClientSecretBasic => {
+            req = req.basic_auth(&creds.client_id, Some(creds.client_secret.expose_secret()));
+        }
+        TokenAuthMethod::ClientSecretPost => {
+            form.push(("client_id", creds.client_id.clone()));
+            form.push((
+                "client_secret",
+                creds.client_secret.expose_secret().to_owned(),
+            ));
+        }
+    }
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter())
+        .finish();
+    let result = req
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(body)
+        .send()
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(provider = %p.name, error = %e, "revocation at the provider failed; deleting locally");
+    }
 }
