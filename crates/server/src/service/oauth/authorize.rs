@@ -11,7 +11,10 @@ use crate::{
     entity::oauth_code,
     error::{Error, Result},
     scope::Scopes,
-    service::audit,
+    service::{
+        audit,
+        sessions::{self, Session},
+    },
     state::AppState,
     store,
     token::{self, Kind},
@@ -57,6 +60,147 @@ impl From<OAuthError> for AuthorizeFailure {
     }
 }
 
+impl AuthorizeParams {
+    /// The parameters as sent, to carry through the consent form.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let single = [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ];
+        for (name, value) in single {
+            if let Some(v) = value {
+                out.push((name, v.clone()));
+            }
+        }
+        for r in &self.resource {
+            out.push(("resource", r.clone()));
+        }
+        out
+    }
+
+    /// The same-origin path back to this authorization (after signing in,
+    /// or switching account).
+    pub fn return_to(&self) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.fields() {
+            s.append_pair(k, &v);
+        }
+        format!("/oauth/authorize?{}", s.finish())
+    }
+}
+
+/// What the browser sees next at the authorization endpoint.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// Ask the signed-in user to approve or deny the request.
+    ShowConsent {
+        request: Box<AuthorizeRequest>,
+        session: Session,
+    },
+    /// Back to the client: a code, a denial, or an error its redirect URI
+    /// may receive.
+    Redirect(String),
+    /// Nobody is signed in: the login page, then back to this path.
+    Login(String),
+    /// The client or redirect URI is not trustworthy: a page, never a
+    /// redirect.
+    Refused(OAuthError),
+    /// The consent form came back without a decision.
+    NoDecision,
+    /// The server could not answer (its database, most likely).
+    Error(Error),
+}
+
+/// The user's answer on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl From<AuthorizeFailure> for AuthorizeOutcome {
+    fn from(f: AuthorizeFailure) -> Self {
+        match f {
+            AuthorizeFailure::Page(e) => AuthorizeOutcome::Refused(e),
+            AuthorizeFailure::Redirect(location) => AuthorizeOutcome::Redirect(location),
+        }
+    }
+}
+
+impl From<Result<String>> for AuthorizeOutcome {
+    fn from(r: Result<String>) -> Self {
+        match r {
+            Ok(location) => AuthorizeOutcome::Redirect(location),
+            Err(e) => AuthorizeOutcome::Error(e),
+        }
+    }
+}
+
+/// A valid request and the session of the browser that sent it, or what
+/// to answer instead.
+async fn checked(
+    state: &AppState,
+    p: &AuthorizeParams,
+    session_cookie: Option<&str>,
+) -> std::result::Result<(AuthorizeRequest, Session), AuthorizeOutcome> {
+    let valid = validate_authorize(state, p).await?;
+    let session = match session_cookie {
+        Some(c) => sessions::current(state, c).await,
+        None => Ok(None),
+    };
+    match session {
+        Ok(Some(s)) => Ok((valid, s)),
+        Ok(None) => Err(AuthorizeOutcome::Login(p.return_to())),
+        Err(e) => Err(AuthorizeOutcome::Error(e)),
+    }
+}
+
+/// `GET /oauth/authorize`: a consent the user already gave (for at least
+/// these scopes) is approved without asking again.
+pub async fn authorize(
+    state: &AppState,
+    p: &AuthorizeParams,
+    session_cookie: Option<&str>,
+) -> AuthorizeOutcome {
+    let (valid, session) = match checked(state, p, session_cookie).await {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    match consent_remembered(state, session.user_id, &valid).await {
+        Ok(true) => approve(state, session.user_id, &valid).await.into(),
+        Ok(false) => AuthorizeOutcome::ShowConsent {
+            request: Box::new(valid),
+            session,
+        },
+        Err(e) => AuthorizeOutcome::Error(e),
+    }
+}
+
+/// `POST /oauth/authorize`: the user's decision on the consent page; the
+/// request is checked again, as it came back through the browser.
+pub async fn decide(
+    state: &AppState,
+    p: &AuthorizeParams,
+    session_cookie: Option<&str>,
+    decision: Option<Decision>,
+) -> AuthorizeOutcome {
+    let (valid, session) = match checked(state, p, session_cookie).await {
+        Ok(v) => v,
+        Err(outcome) => return outcome,
+    };
+    match decision {
+        Some(Decision::Approve) => approve(state, session.user_id, &valid).await.into(),
+        Some(Decision::Deny) => AuthorizeOutcome::Redirect(deny(state, &valid)),
+        None => AuthorizeOutcome::NoDecision,
+    }
+}
+
 /// The redirect URL carrying `params` and `iss` (RFC 9207).
 pub fn redirect_with(
     state: &AppState,
@@ -83,7 +227,7 @@ pub fn redirect_with(
 /// Check an authorization request, in the order RFC 6749 requires: first
 /// what decides whether redirecting is safe (client, redirect URI), then the
 /// rest, whose errors go back to the client.
-pub async fn validate_authorize(
+async fn validate_authorize(
     state: &AppState,
     p: &AuthorizeParams,
 ) -> std::result::Result<AuthorizeRequest, AuthorizeFailure> {
@@ -197,7 +341,7 @@ pub(super) fn requested_scopes(scope: Option<&str>, allowed: &Scopes) -> OAuthRe
 }
 
 /// True when the user already approved these scopes for this client.
-pub async fn consent_remembered(
+async fn consent_remembered(
     state: &AppState,
     user_id: Uuid,
     req: &AuthorizeRequest,
@@ -212,7 +356,7 @@ pub async fn consent_remembered(
 
 /// The user approved: remember the consent, issue a code, and return the
 /// redirect URL carrying it.
-pub async fn approve(state: &AppState, user_id: Uuid, req: &AuthorizeRequest) -> Result<String> {
+async fn approve(state: &AppState, user_id: Uuid, req: &AuthorizeRequest) -> Result<String> {
     let now = state.clock.now();
     let code = token::generate(Kind::AuthorizationCode);
     let txn = crate::db::begin_write(&state.db).await?;
@@ -275,7 +419,7 @@ pub async fn approve(state: &AppState, user_id: Uuid, req: &AuthorizeRequest) ->
 }
 
 /// The user denied: the redirect URL carrying `access_denied`.
-pub fn deny(state: &AppState, req: &AuthorizeRequest) -> String {
+fn deny(state: &AppState, req: &AuthorizeRequest) -> String {
     redirect_with(
         state,
         &req.redirect_uri,
@@ -290,6 +434,162 @@ pub fn deny(state: &AppState, req: &AuthorizeRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
+
+    /// A server on a fresh SQLite database, one user signed in (the session
+    /// cookie) and one public client redirecting to `https://app.example/cb`
+    /// that may ask for `memories:read memories:write`.
+    async fn setup() -> (tempfile::TempDir, AppState, SecretString, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        };
+        config.validate().unwrap();
+        let state = crate::server::offline_state(config).await.unwrap();
+        let user_id = Uuid::now_v7();
+        store::users::insert(
+            &state.db,
+            store::users::NewUser {
+                id: user_id,
+                name: Some("Ada".into()),
+                email: Some("ada@example.com".into()),
+                password_hash: None,
+                created_at: state.clock.now(),
+            },
+        )
+        .await
+        .unwrap();
+        let user = store::users::find(&state.db, user_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let (cookie, _) = sessions::open(&state, &user, serde_json::json!({}))
+            .await
+            .unwrap();
+        let client = clients::register(
+            &state,
+            clients::Registration {
+                redirect_uris: vec!["https://app.example/cb".into()],
+                token_endpoint_auth_method: Some("none".into()),
+                scope: Some("memories:read memories:write".into()),
+                ..Default::default()
+            },
+            clients::ClientKind::Dynamic,
+            None,
+        )
+        .await
+        .unwrap();
+        (dir, state, cookie, client.client.id)
+    }
+
+    fn params(client_id: &str) -> AuthorizeParams {
+        AuthorizeParams {
+            response_type: Some("code".into()),
+            client_id: Some(client_id.into()),
+            scope: Some("memories:read".into()),
+            state: Some("xyz".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            ..Default::default()
+        }
+    }
+
+    fn redirect(outcome: AuthorizeOutcome) -> url::Url {
+        match outcome {
+            AuthorizeOutcome::Redirect(location) => url::Url::parse(&location).unwrap(),
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    fn query(url: &url::Url, name: &str) -> Option<String> {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    #[tokio::test]
+    async fn authorize_outcomes_follow_the_request_the_session_and_the_consent() {
+        let (_dir, state, cookie, client_id) = setup().await;
+        let cookie = Some(cookie.expose_secret());
+
+        // An unknown client: a page, never a redirect.
+        match authorize(&state, &params("mcpg_ci_unknown"), cookie).await {
+            AuthorizeOutcome::Refused(e) => assert_eq!(e.code, "invalid_client"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // A known client and redirect URI: errors go back to the client.
+        let bad = AuthorizeParams {
+            code_challenge_method: Some("plain".into()),
+            ..params(&client_id)
+        };
+        let to = redirect(authorize(&state, &bad, cookie).await);
+        assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+        assert_eq!(query(&to, "state").as_deref(), Some("xyz"));
+
+        // Signed out: the login page, coming back to this request.
+        let p = params(&client_id);
+        match authorize(&state, &p, None).await {
+            AuthorizeOutcome::Login(back) => {
+                assert_eq!(back, p.return_to());
+                assert!(back.starts_with("/oauth/authorize?response_type=code&client_id="));
+            }
+            other => panic!("expected the login page, got {other:?}"),
+        }
+        match authorize(&state, &p, Some("not a session")).await {
+            AuthorizeOutcome::Login(_) => {}
+            other => panic!("expected the login page, got {other:?}"),
+        }
+
+        // Signed in, no consent yet: ask.
+        match authorize(&state, &p, cookie).await {
+            AuthorizeOutcome::ShowConsent { request, session } => {
+                assert_eq!(request.client.id, client_id);
+                assert_eq!(request.redirect_uri, "https://app.example/cb");
+                assert_eq!(session.email.as_deref(), Some("ada@example.com"));
+            }
+            other => panic!("expected the consent page, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_decision_redirects_and_a_remembered_consent_skips_the_page() {
+        let (_dir, state, cookie, client_id) = setup().await;
+        let cookie = Some(cookie.expose_secret());
+        let p = params(&client_id);
+
+        match decide(&state, &p, cookie, None).await {
+            AuthorizeOutcome::NoDecision => {}
+            other => panic!("expected no decision, got {other:?}"),
+        }
+        match decide(&state, &p, None, Some(Decision::Approve)).await {
+            AuthorizeOutcome::Login(back) => assert_eq!(back, p.return_to()),
+            other => panic!("expected the login page, got {other:?}"),
+        }
+        let denied = redirect(decide(&state, &p, cookie, Some(Decision::Deny)).await);
+        assert_eq!(query(&denied, "error").as_deref(), Some("access_denied"));
+        assert_eq!(query(&denied, "code"), None);
+
+        let approved = redirect(decide(&state, &p, cookie, Some(Decision::Approve)).await);
+        assert_eq!(approved.host_str(), Some("app.example"));
+        assert!(query(&approved, "code").is_some_and(|c| c.starts_with("mcpg_ac_")));
+        assert_eq!(query(&approved, "state").as_deref(), Some("xyz"));
+
+        // The consent is remembered: the next request is approved at once.
+        let again = redirect(authorize(&state, &p, cookie).await);
+        assert!(query(&again, "code").is_some_and(|c| c.starts_with("mcpg_ac_")));
+        // Asking for more than was approved asks again.
+        let more = AuthorizeParams {
+            scope: Some("memories:read memories:write".into()),
+            ..p.clone()
+        };
+        match authorize(&state, &more, cookie).await {
+            AuthorizeOutcome::ShowConsent { request, .. } => {
+                assert_eq!(request.scopes.names(), ["memories:read", "memories:write"]);
+            }
+            other => panic!("expected the consent page, got {other:?}"),
+        }
+    }
 
     #[test]
     fn requested_scopes_stay_within_the_client() {

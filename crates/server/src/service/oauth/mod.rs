@@ -23,8 +23,8 @@ use chrono::Duration;
 pub use access::authenticate_access_token;
 pub use authorizations::{authorizations, revoke_authorization, Authorization};
 pub use authorize::{
-    approve, consent_remembered, deny, redirect_with, validate_authorize, AuthorizeFailure,
-    AuthorizeParams, AuthorizeRequest,
+    authorize, decide, redirect_with, AuthorizeFailure, AuthorizeOutcome, AuthorizeParams,
+    AuthorizeRequest, Decision,
 };
 pub use clients::{Client, GrantType};
 pub use error::{OAuthError, OAuthResult};
