@@ -48,14 +48,20 @@ pub struct OperatorClient {
     pub redirect_uris: Vec<String>,
     pub scopes: Option<String>,
     pub confidential: bool,
+    /// The account a `client_credentials` client acts for; the grant is
+    /// enabled exactly when an owner is named.
     pub owner_email: Option<String>,
-    pub client_credentials: bool,
 }
 
+/// Register an operator's client. An owner (`--owner`) means the
+/// `client_credentials` grant, so the client must be confidential.
 pub async fn create_operator_client(
     state: &AppState,
     input: OperatorClient,
 ) -> anyhow::Result<Registered> {
+    if input.owner_email.is_some() && !input.confidential {
+        anyhow::bail!("--owner (client_credentials) needs --confidential");
+    }
     let owner = match &input.owner_email {
         None => None,
         Some(email) => Some(
@@ -74,7 +80,7 @@ pub async fn create_operator_client(
     if !input.redirect_uris.is_empty() {
         grant_types.push(GrantType::AuthorizationCode.as_str().to_owned());
     }
-    if input.client_credentials {
+    if input.owner_email.is_some() {
         grant_types.push(GrantType::ClientCredentials.as_str().to_owned());
     }
     let reg = Registration {
