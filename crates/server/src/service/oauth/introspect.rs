@@ -115,12 +115,19 @@ impl Introspection {
     }
 }
 
-/// `POST /oauth/introspect`: confidential clients only.
+/// `POST /oauth/introspect`: confidential clients only, so a request
+/// without a client secret is refused before anything is looked up.
 pub async fn introspect(
     state: &AppState,
     creds: &ClientCredentials,
-    presented: &str,
+    presented: Option<&str>,
 ) -> OAuthResult<Introspection> {
+    if creds.secret.is_none() {
+        return Err(OAuthError::invalid_client(
+            "introspection requires client authentication (a confidential client's secret)",
+        ));
+    }
+    let presented = presented.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let client = authenticate_client(state, creds).await?;
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(
@@ -172,5 +179,41 @@ pub async fn introspect(
             })
         }
         _ => Ok(Introspection::inactive()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn introspection_without_a_client_secret_is_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config {
+            data_dir: dir.path().join("data"),
+            ..Default::default()
+        };
+        config.validate().unwrap();
+        let state = crate::server::offline_state(config).await.unwrap();
+        let public = ClientCredentials {
+            client_id: Some("mcpg_ci_unknown".into()),
+            secret: None,
+            basic: false,
+        };
+        for presented in [None, Some("mcpg_at_x")] {
+            let e = introspect(&state, &public, presented).await.unwrap_err();
+            assert_eq!(e.code, "invalid_client");
+            assert!(e.description.contains("client authentication"), "{e:?}");
+        }
+        let confidential = ClientCredentials {
+            secret: Some("mcpg_cs_x".to_owned().into()),
+            ..public
+        };
+        let e = introspect(&state, &confidential, None).await.unwrap_err();
+        assert_eq!(e.code, "invalid_request");
+        let e = introspect(&state, &confidential, Some("mcpg_at_x"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, "invalid_client");
     }
 }

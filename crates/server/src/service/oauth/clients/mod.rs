@@ -27,7 +27,9 @@ pub use operator::{
 };
 pub use owned::{delete_owned, get_owned, owned};
 pub use redirect_uri::{redirect_matches, validate_redirect_uri};
-pub use registration::{register, Owner, Registered, Registration};
+pub use registration::{
+    register, register_dynamic, DynamicRegistration, Owner, Registered, Registration,
+};
 
 /// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 10;
