@@ -440,13 +440,7 @@ mod tests {
     /// cookie) and one public client redirecting to `https://app.example/cb`
     /// that may ask for `memories:read memories:write`.
     async fn setup() -> (tempfile::TempDir, AppState, SecretString, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        };
-        config.validate().unwrap();
-        let state = crate::server::offline_state(config).await.unwrap();
+        let (dir, state) = crate::service::oauth::test_state(|_| {}).await;
         let user_id = Uuid::now_v7();
         store::users::insert(
             &state.db,

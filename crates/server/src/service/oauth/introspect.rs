@@ -188,13 +188,7 @@ mod tests {
 
     #[tokio::test]
     async fn introspection_without_a_client_secret_is_refused_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config {
-            data_dir: dir.path().join("data"),
-            ..Default::default()
-        };
-        config.validate().unwrap();
-        let state = crate::server::offline_state(config).await.unwrap();
+        let (_dir, state) = crate::service::oauth::test_state(|_| {}).await;
         let public = ClientCredentials {
             client_id: Some("mcpg_ci_unknown".into()),
             secret: None,

@@ -35,3 +35,20 @@ pub use token::{authenticate_client, token, ClientCredentials, IssuedTokens, Tok
 fn secs(n: u64) -> Duration {
     Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000))
 }
+
+/// A server on a fresh SQLite database, with `edit` applied to the default
+/// configuration; the directory lives as long as the state is used.
+#[cfg(test)]
+async fn test_state(
+    edit: impl FnOnce(&mut crate::config::Config),
+) -> (tempfile::TempDir, crate::state::AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::config::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    edit(&mut config);
+    config.validate().unwrap();
+    let state = crate::server::offline_state(config).await.unwrap();
+    (dir, state)
+}

@@ -428,14 +428,7 @@ mod tests {
     use super::*;
 
     async fn state(policy: RegistrationPolicy) -> (tempfile::TempDir, AppState) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config {
-            data_dir: dir.path().join("data"),
-            oauth_client_registration: policy,
-            ..Default::default()
-        };
-        config.validate().unwrap();
-        (dir, crate::server::offline_state(config).await.unwrap())
+        crate::service::oauth::test_state(|c| c.oauth_client_registration = policy).await
     }
 
     fn request(body: &str) -> DynamicRegistration<'static> {
