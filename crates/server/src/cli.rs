@@ -234,14 +234,10 @@ async fn clients(config: Config, action: ClientsAction) -> anyhow::Result<()> {
                 confidential,
                 owner,
             } => {
-                if owner.is_some() && !confidential {
-                    anyhow::bail!("--owner (client_credentials) needs --confidential");
-                }
                 let reg = clients::create_operator_client(
                     &state,
                     clients::OperatorClient {
                         name,
-                        client_credentials: owner.is_some(),
                         owner_email: owner,
                         redirect_uris,
                         scopes: (!scopes.is_empty()).then(|| scopes.join(" ")),

@@ -14,11 +14,9 @@ use super::params::{read_form, Params};
 use crate::{
     api::auth::presented_credential,
     http::client_ip,
-    scope::Scope,
     service::{
-        auth::{self as key_auth, CredentialKind, Principal},
         idempotency,
-        oauth::{self, clients, ClientCredentials, OAuthError, Resource},
+        oauth::{self, clients, ClientCredentials, OAuthError},
         rate_limit::{self, LimitKind},
     },
     state::AppState,
@@ -212,15 +210,8 @@ pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Re
         limit(&state, req)?;
         let form = read_form(req, body).await?;
         let client = client_credentials(req, &form)?;
-        if client.secret.is_none() {
-            return Err(OAuthError::invalid_client(
-                "introspection requires client authentication (a confidential client's secret)",
-            ));
-        }
-        let presented = form
-            .one("token")?
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        oauth::introspect(&state, &client, &presented).await
+        let presented = form.one("token")?;
+        oauth::introspect(&state, &client, presented.as_deref()).await
     }
     .await;
     match result {
@@ -229,131 +220,31 @@ pub async fn introspect(req: &Request, body: Body, state: Data<&AppState>) -> Re
     }
 }
 
-/// The owner a registration request acts for: the caller of a valid API key
-/// holding `keys:write` (the client then holds at most that key's scopes);
-/// none when no credential was sent. A token issued to an application never
-/// registers a client: that would let an app mint a delegation of its own.
-async fn registration_owner(
-    state: &AppState,
-    req: &Request,
-) -> Result<Option<Principal>, OAuthError> {
-    let presented = presented_credential(req)
-        .map_err(|_| OAuthError::new("invalid_token", "malformed credentials"))?;
-    let Some(presented) = presented else {
-        return Ok(None);
-    };
-    let principal = key_auth::authenticate(state, &presented, Resource::Api)
-        .await
-        .map_err(|e| match e {
-            crate::error::Error::InvalidCredentials(_)
-            | crate::error::Error::InvalidAccessToken(_) => OAuthError::new(
-                "invalid_token",
-                "the credential sent with the registration is not valid",
-            ),
-            other => other.into(),
-        })?;
-    if principal.credential.kind != CredentialKind::ApiKey {
-        return Err(OAuthError::new(
-            "access_denied",
-            "only an API key can register an owned client; a token issued to an application cannot",
-        ));
-    }
-    if !principal.credential.scopes.contains(Scope::KeysWrite) {
-        return Err(OAuthError::new(
-            "access_denied",
-            "registering an owned client needs a credential with keys:write",
-        ));
-    }
-    Ok(Some(principal))
-}
-
-#[derive(serde::Serialize)]
-struct RegisteredBody<'a> {
-    client_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<String>,
-    client_id_issued_at: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret_expires_at: Option<i64>,
-    client_name: &'a str,
-    redirect_uris: &'a [String],
-    grant_types: &'a [clients::GrantType],
-    response_types: Vec<&'static str>,
-    token_endpoint_auth_method: &'static str,
-    scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_uri: Option<&'a str>,
-}
-
 #[handler]
 pub async fn register(req: &Request, body: Body, state: Data<&AppState>) -> Response {
-    let result = async {
-        if state.config.oauth_client_registration == crate::config::RegistrationPolicy::Closed {
-            return Err(OAuthError::new(
-                "access_denied",
-                "dynamic client registration is closed on this server; ask its operator for a client",
-            ));
-        }
-        if let Some(ip) = client_ip(req) {
-            rate_limit::enforce(&state, LimitKind::Registration, &format!("oauth:{ip}"), state.config.rate_limit_registration_per_minute)?;
-        }
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-        if !is_json {
-            return Err(OAuthError::invalid_client_metadata("the body must be application/json"));
-        }
-        let owner = registration_owner(&state, req).await?;
-        let bytes = body
-            .into_bytes_limit(super::params::MAX_FORM_BYTES)
-            .await
-            .map_err(|_| OAuthError::invalid_client_metadata("the body is too large"))?;
-        if let Some(field) = crate::api::body::nul_field(&bytes) {
-            return Err(OAuthError::invalid_client_metadata(format!(
-                "{field} must not contain a NUL character"
-            )));
-        }
-        let registration: clients::Registration = serde_json::from_slice(&bytes)
-            .map_err(|e| OAuthError::invalid_client_metadata(format!("invalid JSON metadata: {e}")))?;
-        let register = async |owner| {
-            let reg = clients::register(&state, registration, clients::ClientKind::Dynamic, owner).await?;
-            Ok::<_, OAuthError>(registered_body(&reg))
-        };
-        // An owned registration is the user's write and honours
-        // `Idempotency-Key`; an anonymous one has nobody to store it for.
-        let key = req.headers().get(idempotency::FIELD).map(|v| v.to_str().unwrap_or("\u{0}"));
-        match (owner, key) {
-            (Some(principal), Some(key)) => {
-                let owner = owned_by(&principal);
-                // The effect's own OAuth error is kept here, so it is answered
-                // as RFC 7591 says while the key is released.
-                let mut refused = None;
-                let stored = idempotency::run(
-                    &state,
-                    &principal,
-                    Scope::KeysWrite,
-                    Some(key),
-                    idempotency::Request { method: "POST", path: req.uri().path(), body: &bytes },
-                    201,
-                    async {
-                        register(Some(owner)).await.map_err(|e| {
-                            refused = Some(e);
-                            crate::error::Error::validation("registration", "refused")
-                        })
-                    },
-                )
-                .await;
-                match (stored, refused) {
-                    (_, Some(e)) => Err(e),
-                    (Ok(body), None) => Ok(body),
-                    (Err(e), None) => Err(e.into()),
-                }
-            }
-            (owner, _) => register(owner.as_ref().map(owned_by)).await,
-        }
-    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let result = clients::register_dynamic(
+        &state,
+        clients::DynamicRegistration {
+            client_ip: client_ip(req),
+            credential: presented_credential(req),
+            is_json,
+            body: read_registration(body).await,
+            idempotency_key: req
+                .headers()
+                .get(idempotency::FIELD)
+                .map(|v| v.to_str().unwrap_or("\u{0}")),
+            path: req.uri().path(),
+        },
+    )
     .await;
     match result {
         Ok(body) => json_bytes(StatusCode::CREATED, body),
@@ -361,30 +252,18 @@ pub async fn register(req: &Request, body: Body, state: Data<&AppState>) -> Resp
     }
 }
 
-/// The owner of a client registered with `principal`'s API key.
-fn owned_by(principal: &Principal) -> clients::Owner {
-    clients::Owner {
-        user_id: principal.user_id,
-        key_id: Some(principal.credential.id.clone()),
-        scopes: principal.credential.scopes.clone(),
+/// The registration metadata of a JSON body, and the body itself.
+async fn read_registration(body: Body) -> Result<(Vec<u8>, clients::Registration), OAuthError> {
+    let bytes = body
+        .into_bytes_limit(super::params::MAX_FORM_BYTES)
+        .await
+        .map_err(|_| OAuthError::invalid_client_metadata("the body is too large"))?;
+    if let Some(field) = crate::api::body::nul_field(&bytes) {
+        return Err(OAuthError::invalid_client_metadata(format!(
+            "{field} must not contain a NUL character"
+        )));
     }
-}
-
-/// The RFC 7591 registration response, rendered.
-fn registered_body(reg: &clients::Registered) -> Vec<u8> {
-    let c = &reg.client;
-    serde_json::to_vec(&RegisteredBody {
-        client_id: &c.id,
-        client_secret: reg.secret.as_ref().map(clients::reveal),
-        client_id_issued_at: c.created_at.timestamp(),
-        client_secret_expires_at: reg.secret.as_ref().map(|_| 0),
-        client_name: &c.name,
-        redirect_uris: &c.redirect_uris,
-        grant_types: &c.grant_types,
-        response_types: vec!["code"],
-        token_endpoint_auth_method: c.auth_method.as_str(),
-        scope: c.scopes.to_space_separated(),
-        client_uri: c.client_uri.as_deref(),
-    })
-    .unwrap_or_else(|_| unreachable!("a registration response always serializes"))
+    let registration = serde_json::from_slice(&bytes)
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("invalid JSON metadata: {e}")))?;
+    Ok((bytes.to_vec(), registration))
 }

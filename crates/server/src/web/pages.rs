@@ -22,7 +22,9 @@ use crate::{
     config::RegistrationPolicy,
     error::Error,
     service::{
-        oauth::{self, AuthorizeFailure, AuthorizeParams, AuthorizeRequest},
+        oauth::{
+            self, AuthorizeFailure, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, Decision,
+        },
         sessions::{self, LoginError, Session},
     },
     state::AppState,
@@ -180,37 +182,6 @@ fn authorize_params(p: &Params) -> Result<AuthorizeParams, oauth::OAuthError> {
     })
 }
 
-/// The parameters to carry through the consent form.
-fn carried_fields(p: &AuthorizeParams) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    let single = [
-        ("response_type", &p.response_type),
-        ("client_id", &p.client_id),
-        ("redirect_uri", &p.redirect_uri),
-        ("scope", &p.scope),
-        ("state", &p.state),
-        ("code_challenge", &p.code_challenge),
-        ("code_challenge_method", &p.code_challenge_method),
-    ];
-    for (name, value) in single {
-        if let Some(v) = value {
-            out.push((name, v.clone()));
-        }
-    }
-    for r in &p.resource {
-        out.push(("resource", r.clone()));
-    }
-    out
-}
-
-fn query_string(fields: &[(&'static str, String)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
 fn failure_response(f: AuthorizeFailure) -> Response {
     match f {
         AuthorizeFailure::Redirect(location) => see_other(&location),
@@ -267,7 +238,7 @@ fn consent_page(
     s: &Session,
     csrf_token: &str,
 ) -> Response {
-    let fields = carried_fields(params);
+    let fields = params.fields();
     let page = templates::Consent {
         csrf_token,
         client_name: &req.client.name,
@@ -285,18 +256,37 @@ fn consent_page(
             .map(|sc| (sc.as_str(), sc.description()))
             .collect(),
         resources: req.resources.iter().map(|r| r.description()).collect(),
-        switch_return_to: format!("/oauth/authorize?{}", query_string(&fields)),
+        switch_return_to: params.return_to(),
         fields,
     };
     render(&page, StatusCode::OK)
 }
 
-/// Back through the login page to this authorization.
-fn login_then_authorize(params: &AuthorizeParams) -> Response {
-    to_login(&format!(
-        "/oauth/authorize?{}",
-        query_string(&carried_fields(params))
-    ))
+/// The page or redirect an authorization outcome calls for.
+fn authorize_response(
+    state: &AppState,
+    req: &Request,
+    params: &AuthorizeParams,
+    outcome: AuthorizeOutcome,
+) -> Response {
+    match outcome {
+        AuthorizeOutcome::ShowConsent { request, session } => {
+            let (csrf, is_new) = csrf_cookie(req);
+            let token = sessions::csrf_token(state, &csrf, Some(&session.id));
+            let resp = consent_page(&request, params, &session, &token);
+            with_csrf_cookie(state, resp, &csrf, is_new)
+        }
+        AuthorizeOutcome::Redirect(location) => see_other(&location),
+        AuthorizeOutcome::Login(return_to) => to_login(&return_to),
+        AuthorizeOutcome::Refused(e) => failure_response(AuthorizeFailure::Page(e)),
+        AuthorizeOutcome::NoDecision => templates::message(
+            StatusCode::BAD_REQUEST,
+            "Choose Allow or Deny",
+            "The form was sent without a decision. Go back and press Allow or Deny.",
+            Some("invalid_request"),
+        ),
+        AuthorizeOutcome::Error(e) => error_page(e),
+    }
 }
 
 #[handler]
@@ -309,28 +299,8 @@ pub async fn authorize(req: &Request, state: Data<&AppState>) -> Response {
         Ok(p) => p,
         Err(e) => return failure_response(AuthorizeFailure::Page(e)),
     };
-    let valid = match oauth::validate_authorize(&state, &params).await {
-        Ok(v) => v,
-        Err(f) => return failure_response(f),
-    };
-    let s = match session(&state, req).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return login_then_authorize(&params),
-        Err(e) => return error_page(e),
-    };
-    match oauth::consent_remembered(&state, s.user_id, &valid).await {
-        Ok(true) => match oauth::approve(&state, s.user_id, &valid).await {
-            Ok(location) => see_other(&location),
-            Err(e) => error_page(e),
-        },
-        Ok(false) => {
-            let (csrf, is_new) = csrf_cookie(req);
-            let token = sessions::csrf_token(&state, &csrf, Some(&s.id));
-            let resp = consent_page(&valid, &params, &s, &token);
-            with_csrf_cookie(&state, resp, &csrf, is_new)
-        }
-        Err(e) => error_page(e),
-    }
+    let outcome = oauth::authorize(&state, &params, super::cookie(req, SESSION_COOKIE)).await;
+    authorize_response(&state, req, &params, outcome)
 }
 
 #[handler]
@@ -343,28 +313,19 @@ pub async fn authorize_decision(req: &Request, body: Body, state: Data<&AppState
         Ok(p) => p,
         Err(e) => return failure_response(AuthorizeFailure::Page(e)),
     };
-    let valid = match oauth::validate_authorize(&state, &params).await {
-        Ok(v) => v,
-        Err(f) => return failure_response(f),
+    let decision = match form.all("decision").first().map(String::as_str) {
+        Some("approve") => Some(Decision::Approve),
+        Some("deny") => Some(Decision::Deny),
+        _ => None,
     };
-    let s = match session(&state, req).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return login_then_authorize(&params),
-        Err(e) => return error_page(e),
-    };
-    match form.all("decision").first().map(String::as_str) {
-        Some("approve") => match oauth::approve(&state, s.user_id, &valid).await {
-            Ok(location) => see_other(&location),
-            Err(e) => error_page(e),
-        },
-        Some("deny") => see_other(&oauth::deny(&state, &valid)),
-        _ => templates::message(
-            StatusCode::BAD_REQUEST,
-            "Choose Allow or Deny",
-            "The form was sent without a decision. Go back and press Allow or Deny.",
-            Some("invalid_request"),
-        ),
-    }
+    let outcome = oauth::decide(
+        &state,
+        &params,
+        super::cookie(req, SESSION_COOKIE),
+        decision,
+    )
+    .await;
+    authorize_response(&state, req, &params, outcome)
 }
 
 #[cfg(test)]
