@@ -13,6 +13,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod crypto;
 pub mod db;
 pub mod entity;

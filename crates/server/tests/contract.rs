@@ -212,7 +212,7 @@ async fn sample_error_bodies() {
     ];
     let mut out = String::new();
     for (name, e) in samples {
-        let rendered = mcpgate_server::http::context::scope("req_SNAPSHOT".into(), async {
+        let rendered = mcpgate_server::context::scope("req_SNAPSHOT".into(), async {
             render(e.into()).await
         })
         .await;

@@ -17,7 +17,7 @@ use poem_openapi::{
 use super::error::ApiError;
 use crate::{
     error::{CredentialProblem, Error},
-    http::context::{Caller, RequestContext},
+    context::{Caller, RequestContext},
     service::{
         auth::{self, Principal},
         oauth::Resource,

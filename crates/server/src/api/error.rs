@@ -9,7 +9,7 @@ use poem_openapi::{payload::Json, ApiResponse, Object};
 
 use crate::{
     error::{CredentialProblem, Error},
-    http::context,
+    context,
     service::idempotency,
 };
 

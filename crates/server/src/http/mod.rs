@@ -7,7 +7,6 @@
 //! path or a REST query), then the routes.
 
 pub mod allow;
-pub mod context;
 pub mod forwarded;
 
 use std::{sync::Arc, time::Instant};
@@ -23,9 +22,9 @@ use crate::{
         self,
         error::{ApiError, ErrorBody},
     },
+    context::{self, RequestContext},
     state::AppState,
 };
-use context::RequestContext;
 
 /// Header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

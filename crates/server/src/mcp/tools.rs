@@ -356,7 +356,7 @@ fn failure(e: Error) -> Result<CallToolResult, McpError> {
             None,
         ),
         other => {
-            tracing::error!(request_id = %crate::http::context::request_id(), error = %other, "mcp tool failed");
+            tracing::error!(request_id = %crate::context::request_id(), error = %other, "mcp tool failed");
             return Err(McpError::internal_error(
                 if other.is_unavailable() {
                     "the database is unreachable; retry shortly"

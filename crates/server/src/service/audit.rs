@@ -9,7 +9,7 @@ use super::{auth::Principal, paging};
 use crate::{
     entity::audit_event,
     error::{Error, Result},
-    http::context,
+    context,
     scope::Scope,
     state::AppState,
     store,

@@ -123,7 +123,7 @@ where
             if let Err(e) = complete(state, &claim, status, &body).await {
                 // The effect happened: answer it. The key stays claimed, so a
                 // retry is refused instead of acting twice.
-                tracing::error!(request_id = %crate::http::context::request_id(), error = %e, "storing the idempotent response failed");
+                tracing::error!(request_id = %crate::context::request_id(), error = %e, "storing the idempotent response failed");
             }
             Ok(body)
         }

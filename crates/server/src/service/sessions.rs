@@ -27,7 +27,7 @@ use super::{
 use crate::{
     entity::web_session,
     error::{Error, Result},
-    http::context,
+    context,
     scope::Scope,
     state::AppState,
     store,
