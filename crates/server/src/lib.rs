@@ -33,3 +33,6 @@ pub mod telemetry;
 pub mod token;
 pub mod vocabulary;
 pub mod web;
+
+#[cfg(test)]
+mod tidy;

@@ -313,18 +313,7 @@ async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respo
 /// `/metrics`, when enabled.
 #[poem::handler]
 fn metrics(state: poem::web::Data<&AppState>) -> Response {
-    use sea_orm::DbBackend;
-    let pool = match state.db.get_database_backend() {
-        DbBackend::Sqlite => {
-            let p = state.db.get_sqlite_connection_pool();
-            Some((p.size(), p.num_idle() as u32))
-        }
-        DbBackend::Postgres => {
-            let p = state.db.get_postgres_connection_pool();
-            Some((p.size(), p.num_idle() as u32))
-        }
-        _ => None,
-    };
+    let pool = crate::db::pool_stats(&state.db);
     Response::builder()
         .header(
             header::CONTENT_TYPE,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cleanup;
 pub mod connect;
+pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod memories;

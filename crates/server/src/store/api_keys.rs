@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
@@ -163,4 +163,32 @@ pub async fn add_usage(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Forget the previous secret of up to `limit` keys whose rotation grace
+/// period ended by `now`; how many were cleared.
+pub async fn clear_expired_rotation_secrets(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let batch = Query::select()
+        .column(Column::Id)
+        .from(Entity)
+        .and_where(Column::PreviousExpiresAt.lte(now))
+        .limit(limit)
+        .to_owned();
+    Ok(Entity::update_many()
+        .col_expr(
+            Column::PreviousSecretHash,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
+        .col_expr(
+            Column::PreviousExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(Column::Id.in_subquery(batch))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
