@@ -6,6 +6,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Query},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    UpdateMany,
 };
 use uuid::Uuid;
 
@@ -89,16 +90,8 @@ pub async fn revoke(
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
+    let result = forget_previous_secret(Entity::update_many())
         .col_expr(Column::RevokedAt, Expr::value(at))
-        .col_expr(
-            Column::PreviousSecretHash,
-            Expr::value(Option::<Vec<u8>>::None),
-        )
-        .col_expr(
-            Column::PreviousExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
         .filter(Column::RevokedAt.is_null())
@@ -178,7 +171,16 @@ pub async fn clear_expired_rotation_secrets(
         .and_where(Column::PreviousExpiresAt.lte(now))
         .limit(limit)
         .to_owned();
-    Ok(Entity::update_many()
+    Ok(forget_previous_secret(Entity::update_many())
+        .filter(Column::Id.in_subquery(batch))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Clear the secret a rotation keeps for its grace period.
+fn forget_previous_secret(update: UpdateMany<Entity>) -> UpdateMany<Entity> {
+    update
         .col_expr(
             Column::PreviousSecretHash,
             Expr::value(Option::<Vec<u8>>::None),
@@ -187,8 +189,4 @@ pub async fn clear_expired_rotation_secrets(
             Column::PreviousExpiresAt,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
-        .filter(Column::Id.in_subquery(batch))
-        .exec(db)
-        .await?
-        .rows_affected)
 }
