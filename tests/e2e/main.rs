@@ -1,6 +1,12 @@
 //! The end-to-end suite: one binary, one module per area. Every test runs on
 //! SQLite and on Postgres (see `mcpgate_e2e::e2e!`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test suite: a failed unwrap is a failed test, with its message"
+)]
+
 mod audit;
 mod auth;
 mod browser;

@@ -97,17 +97,10 @@ fn reroute(url: &str, to: SocketAddr) -> (String, String) {
     (hostport, format!("{scheme}://{userinfo}{to}/{path}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_outage_gives_503_then_recovers_without_loss() {
-    if !mcpgate_e2e::backend_available(
-        Backend::Postgres,
-        "postgres_outage_gives_503_then_recovers_without_loss",
-    ) {
-        return;
-    }
+/// A Postgres server whose database connection runs through a [`Proxy`].
+async fn behind_proxy() -> (TestServer, Arc<Mutex<Option<Proxy>>>) {
     let proxy: Arc<Mutex<Option<Proxy>>> = Arc::default();
     let slot = proxy.clone();
-    // Route the server's database connection through a proxy started for it.
     let server = TestServer::start_with(Backend::Postgres, move |c| {
         let url = c.database_url.as_ref().unwrap().expose_secret().to_owned();
         let (upstream, _) = reroute(&url, "127.0.0.1:1".parse().unwrap());
@@ -117,6 +110,18 @@ async fn postgres_outage_gives_503_then_recovers_without_loss() {
         c.database_url = Some(SecretString::from(proxied));
     })
     .await;
+    (server, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_gives_503_then_recovers_without_loss() {
+    if !mcpgate_e2e::backend_available(
+        Backend::Postgres,
+        "postgres_outage_gives_503_then_recovers_without_loss",
+    ) {
+        return;
+    }
+    let (server, proxy) = behind_proxy().await;
     let reg = server.register().await;
     let client = server.with_key(&reg.api_key);
     let before = client
@@ -170,5 +175,77 @@ async fn postgres_outage_gives_503_then_recovers_without_loss() {
         .send()
         .await
         .expect("writes work again");
+    server.stop().await;
+}
+
+/// The same outage seen from every face: a console page, the authorization
+/// page, the token endpoint (RFC 6749 body) and the `/mcp` gate all answer
+/// 503 with the outage's code, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_a_503_on_every_face() {
+    if !mcpgate_e2e::backend_available(
+        Backend::Postgres,
+        "a_database_outage_is_a_503_on_every_face",
+    ) {
+        return;
+    }
+    let (server, proxy) = behind_proxy().await;
+    let user = server.register_with_password().await;
+    let browser = mcpgate_e2e::oauth::browser();
+    let signed_in = server.login(&browser, &user, "/").await;
+    assert_eq!(signed_in.status(), 303, "signed in before the outage");
+
+    proxy.lock().unwrap().as_ref().unwrap().cut();
+
+    let page = browser
+        .get(format!("{}/account/keys", server.url))
+        .send()
+        .await
+        .unwrap();
+    let status = page.status();
+    let html = page.text().await.unwrap();
+    assert_eq!(status, 503, "console page: {html}");
+    assert!(html.contains("database_unavailable"), "{html}");
+
+    let authorize = browser
+        .get(format!(
+            "{}/oauth/authorize?response_type=code&client_id=some-client&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_challenge=abc&code_challenge_method=S256",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = authorize.status();
+    let html = authorize.text().await.unwrap();
+    assert_eq!(status, 503, "authorization page: {html}");
+    assert!(html.contains("temporarily_unavailable"), "{html}");
+
+    let token = mcpgate_e2e::oauth::http()
+        .post(format!("{}/oauth/token", server.url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", "some-client"),
+            ("code", "mcpg_ac_not_a_code"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 503);
+    let body: serde_json::Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+
+    let mcp = mcpgate_e2e::oauth::http()
+        .post(format!("{}/mcp", server.url))
+        .bearer_auth(&user.api_key)
+        .header("accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), 503);
+    let body: serde_json::Value = mcp.json().await.unwrap();
+    assert_eq!(body["error"], "database_unavailable", "{body}");
+
+    proxy.lock().unwrap().as_ref().unwrap().restore();
     server.stop().await;
 }

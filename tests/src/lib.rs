@@ -19,6 +19,12 @@
 //! failure instead: the test panics with a sentence saying what to set or
 //! install.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "the test harness: a failed unwrap is a failed test, with its message"
+)]
+
 use std::{
     io::Write,
     sync::{Arc, Mutex, Once, OnceLock},

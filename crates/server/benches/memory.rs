@@ -17,6 +17,13 @@
 //!
 //! Environment: `MCPGATE_BENCH_ROWS` (default 100000).
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark: builds its rows at the time it runs, and stops on the first failure"
+)]
+
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},

@@ -17,6 +17,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one reader of the system time"
+    )]
     fn now(&self) -> DateTime<Utc> {
         Utc::now().trunc_subsecs(6)
     }
@@ -33,6 +37,10 @@ impl ManualClock {
     }
 
     /// A clock stopped at the current wall-clock time.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a manual clock starts at the system time"
+    )]
     pub fn starting_now() -> Self {
         Self::new(Utc::now())
     }

@@ -116,9 +116,8 @@ impl Keyring {
     /// that may carry a secret (a password change) without storing a fast
     /// hash anyone with the database could test guesses against.
     pub fn fingerprint(&self, parts: &[&[u8]]) -> Vec<u8> {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.fingerprint.as_slice())
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        use hmac::Mac;
+        let mut mac = hmac_sha256(self.fingerprint.as_slice());
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
@@ -194,6 +193,14 @@ impl Keyring {
     pub fn needs_rotation(&self, envelope: &str) -> bool {
         envelope.split('.').nth(1) != Some(self.current.id.as_str())
     }
+}
+
+/// HMAC-SHA256 keyed with `key`, ready for `update`. HMAC takes a key of
+/// any length, so this cannot fail.
+pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::{Hmac, Mac};
+    <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
 }
 
 #[cfg(test)]

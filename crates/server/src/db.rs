@@ -80,3 +80,19 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
     })
     .await
 }
+
+/// The pool's size and idle connections, for `/metrics`.
+pub fn pool_stats(db: &DatabaseConnection) -> Option<(u32, u32)> {
+    use sea_orm::DbBackend;
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let p = db.get_sqlite_connection_pool();
+            Some((p.size(), p.num_idle() as u32))
+        }
+        DbBackend::Postgres => {
+            let p = db.get_postgres_connection_pool();
+            Some((p.size(), p.num_idle() as u32))
+        }
+        _ => None,
+    }
+}

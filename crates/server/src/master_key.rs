@@ -119,9 +119,8 @@ impl MasterKey {
     /// A 32-byte key for one purpose, derived as HMAC-SHA256(master, label),
     /// so each use (CSRF tokens, refresh rotation, ...) has its own key.
     pub fn derive(&self, label: &str) -> zeroize::Zeroizing<[u8; 32]> {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.expose())
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        use hmac::Mac;
+        let mut mac = crate::crypto::hmac_sha256(self.expose());
         mac.update(label.as_bytes());
         zeroize::Zeroizing::new(mac.finalize().into_bytes().into())
     }

@@ -1,6 +1,12 @@
 //! The `mcpgate` binary as an operator runs it: help, migrations, a first
 //! run with no configuration, and a SIGTERM that loses nothing.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test suite: a failed unwrap is a failed test, with its message"
+)]
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,

@@ -2,6 +2,12 @@
 //! error bodies are insta snapshots, and every operation that is not public
 //! must declare a security requirement.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test suite: a failed unwrap is a failed test, with its message"
+)]
+
 use std::collections::BTreeSet;
 
 use mcpgate_server::{api::error::ApiError, error::Error, scope::Scope};
@@ -207,15 +213,14 @@ async fn sample_error_bodies() {
         ("search timeout", Error::SearchTimeout { budget_ms: 2000 }),
         (
             "internal",
-            Error::Internal("secret detail that must not leak".into()),
+            Error::caused_by("reading a row", "secret detail that must not leak"),
         ),
     ];
     let mut out = String::new();
     for (name, e) in samples {
-        let rendered = mcpgate_server::http::context::scope("req_SNAPSHOT".into(), async {
-            render(e.into()).await
-        })
-        .await;
+        let rendered =
+            mcpgate_server::context::scope("req_SNAPSHOT".into(), async { render(e.into()).await })
+                .await;
         assert!(
             !rendered.contains("secret detail"),
             "internal detail leaked: {rendered}"

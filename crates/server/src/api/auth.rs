@@ -16,8 +16,8 @@ use poem_openapi::{
 
 use super::error::ApiError;
 use crate::{
+    context::{Caller, RequestContext},
     error::{CredentialProblem, Error},
-    http::context::{Caller, RequestContext},
     service::{
         auth::{self, Principal},
         oauth::Resource,
@@ -182,7 +182,7 @@ impl<'a> ApiExtractor<'a> for Auth {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let state = req.data::<AppState>().ok_or_else(|| {
-            ApiError::from(Error::Internal("application state missing".into())).into_poem()
+            ApiError::from(Error::internal("application state missing")).into_poem()
         })?;
         let principal = authenticate_request(state, req, Resource::Api)
             .await

@@ -1,16 +1,18 @@
-//! The one place where errors become HTTP.
+//! Errors as HTTP: the status of each [`ErrorKind`] ([`status`], which the
+//! pages use too) and the REST API's JSON body.
 //!
 //! Every error an operation can return is an [`ApiError`]: one status per
 //! variant, all sharing the JSON body [`ErrorBody`]
-//! (`{error, message, request_id, field?}`). Internal detail goes to the log
+//! (`{error, message, request_id, field?}`) filled from the domain error's
+//! public rendering ([`Error::public`]). Internal detail goes to the log
 //! with the request id; the client gets a code and a sentence.
 
+use poem::http::StatusCode;
 use poem_openapi::{payload::Json, ApiResponse, Object};
 
 use crate::{
-    error::{CredentialProblem, Error},
-    http::context,
-    service::idempotency,
+    context,
+    error::{Error, ErrorKind, PublicError},
 };
 
 /// Every error response of the REST API.
@@ -44,9 +46,6 @@ impl ErrorBody {
         self
     }
 }
-
-/// `Retry-After` of a search that ran past its budget (seconds).
-const SEARCH_RETRY_AFTER_SECS: u64 = 1;
 
 /// The `WWW-Authenticate` challenge of a 401 from the REST API.
 pub const API_CHALLENGE: &str = "Bearer realm=\"mcpgate\"";
@@ -134,120 +133,89 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        match e {
-            Error::Validation { field, message } => ApiError::BadRequest(Json(
-                ErrorBody::new("validation_failed", format!("{field} {message}")).with_field(field),
-            )),
-            Error::MissingCredentials => ApiError::unauthorized(
-                "missing_credentials",
-                "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`, or an OAuth access token as `Authorization: Bearer <token>`.",
-            ),
-            Error::InvalidCredentials(problem) => {
-                let (code, message) = match problem {
-                    CredentialProblem::Malformed => (
-                        "invalid_api_key",
-                        "The API key is malformed: check that it was copied completely.",
-                    ),
-                    CredentialProblem::UnsupportedScheme => (
-                        "invalid_authorization",
-                        "The Authorization header must use the Bearer scheme: `Authorization: Bearer <key>`.",
-                    ),
-                    CredentialProblem::Unknown => ("invalid_api_key", "The API key is not valid."),
-                    CredentialProblem::Revoked => ("api_key_revoked", "The API key has been revoked."),
-                    CredentialProblem::Expired => ("api_key_expired", "The API key has expired."),
-                    CredentialProblem::WrongAudience => ("invalid_api_key", "The API key is not valid."),
-                };
-                ApiError::unauthorized(code, message)
+        ApiError::from(e.into_public())
+    }
+}
+
+/// The status of each kind of error, on every HTTP face (REST and pages).
+pub fn status(kind: ErrorKind) -> StatusCode {
+    use ErrorKind as K;
+    match kind {
+        K::Invalid => StatusCode::BAD_REQUEST,
+        K::Unauthenticated | K::InvalidToken => StatusCode::UNAUTHORIZED,
+        K::Forbidden => StatusCode::FORBIDDEN,
+        K::NotFound => StatusCode::NOT_FOUND,
+        K::Conflict => StatusCode::CONFLICT,
+        K::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        K::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        K::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        K::Upstream => StatusCode::BAD_GATEWAY,
+        K::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        K::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<PublicError> for ApiError {
+    fn from(p: PublicError) -> Self {
+        use ErrorKind as K;
+        let body = Json(ErrorBody {
+            error: p.code.to_owned(),
+            message: p.message,
+            request_id: context::request_id(),
+            field: p.field,
+        });
+        match p.kind {
+            K::Invalid => ApiError::BadRequest(body),
+            K::Unauthenticated => ApiError::Unauthorized(body, API_CHALLENGE.into()),
+            K::InvalidToken => {
+                ApiError::Unauthorized(body, format!("{API_CHALLENGE}, error=\"invalid_token\""))
             }
-            Error::InvalidAccessToken(problem) => {
-                let (code, message) = match problem {
-                    CredentialProblem::Revoked => ("token_revoked", "The access token has been revoked."),
-                    CredentialProblem::Expired => (
-                        "token_expired",
-                        "The access token has expired: refresh it at the token endpoint.",
-                    ),
-                    CredentialProblem::WrongAudience => (
-                        "invalid_audience",
-                        "The access token was issued for another resource (RFC 8707); request one for this resource.",
-                    ),
-                    _ => ("invalid_token", "The access token is not valid."),
-                };
-                ApiError::Unauthorized(
-                    Json(ErrorBody::new(code, message)),
-                    format!("{API_CHALLENGE}, error=\"invalid_token\""),
-                )
-            }
-            Error::InsufficientScope { required } => {
-                let names: Vec<_> = required.iter().map(|s| s.as_str()).collect();
-                ApiError::Forbidden(Json(ErrorBody::new(
-                    "insufficient_scope",
-                    format!("This credential lacks the scope(s): {}.", names.join(" ")),
-                )))
-            }
-            Error::NotFound(what) => ApiError::NotFound(Json(ErrorBody::new(
-                "not_found",
-                format!("No such {what}."),
-            ))),
-            Error::Conflict { code, message } => {
-                let retry_after = (code == idempotency::IN_PROGRESS).then_some(1);
-                ApiError::Conflict(Json(ErrorBody::new(code, message)), retry_after)
-            }
-            Error::PreconditionFailed(message) => {
-                ApiError::PreconditionFailed(Json(ErrorBody::new("version_mismatch", message)))
-            }
-            Error::RateLimited {
-                kind,
-                retry_after_secs,
-            } => ApiError::TooManyRequests(
-                Json(ErrorBody::new(
-                    "rate_limited",
-                    format!("Too many requests for this {kind}; retry in {retry_after_secs} s."),
-                )),
-                retry_after_secs,
-            ),
-            Error::SearchTimeout { budget_ms } => ApiError::Unavailable(
-                Json(ErrorBody::new(
-                    "search_timeout",
-                    format!(
-                        "The search did not finish within its time budget of {budget_ms} ms; use fewer or more specific words, or retry shortly."
-                    ),
-                )),
-                Some(SEARCH_RETRY_AFTER_SECS),
-            ),
-            Error::RegistrationClosed => ApiError::Forbidden(Json(ErrorBody::new(
-                "registration_closed",
-                "Registration is closed on this server; ask its operator for an account.",
-            ))),
-            Error::PayloadTooLarge { limit } => ApiError::PayloadTooLarge(Json(
-                ErrorBody::new(
-                    "payload_too_large",
-                    format!("The request body exceeds {limit} bytes."),
-                )
-                .with_field("body"),
-            )),
-            Error::Upstream { code, message } => {
-                ApiError::BadGateway(Json(ErrorBody::new(code, message)))
-            }
-            e @ Error::Database(_) if e.is_unavailable() => {
-                tracing::error!(request_id = %context::request_id(), error = %e, "database unavailable");
-                ApiError::Unavailable(
-                    Json(ErrorBody::new(
-                        "database_unavailable",
-                        "The database is unreachable; retry shortly.",
-                    )),
-                    None,
-                )
-            }
-            e @ (Error::Database(_) | Error::Internal(_)) => {
-                tracing::error!(request_id = %context::request_id(), error = %e, "internal error");
-                ApiError::Internal(Json(ErrorBody::new(
-                    "internal_error",
-                    "An unexpected error occurred; it has been logged with this request id.",
-                )))
-            }
+            K::Forbidden => ApiError::Forbidden(body),
+            K::NotFound => ApiError::NotFound(body),
+            K::Conflict => ApiError::Conflict(body, p.retry_after),
+            K::PreconditionFailed => ApiError::PreconditionFailed(body),
+            K::TooLarge => ApiError::PayloadTooLarge(body),
+            K::RateLimited => ApiError::TooManyRequests(body, p.retry_after.unwrap_or(1)),
+            K::Upstream => ApiError::BadGateway(body),
+            K::Unavailable => ApiError::Unavailable(body, p.retry_after),
+            K::Internal => ApiError::Internal(body),
         }
     }
 }
 
 /// Result alias for handlers.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// REST answers each kind of error with the status every HTTP face uses.
+    #[test]
+    fn each_kind_has_one_status_everywhere() {
+        use ErrorKind as K;
+        for kind in [
+            K::Invalid,
+            K::Unauthenticated,
+            K::InvalidToken,
+            K::Forbidden,
+            K::NotFound,
+            K::Conflict,
+            K::PreconditionFailed,
+            K::TooLarge,
+            K::RateLimited,
+            K::Upstream,
+            K::Unavailable,
+            K::Internal,
+        ] {
+            let p = PublicError {
+                kind,
+                code: "some_code",
+                message: "A sentence.".into(),
+                field: None,
+                retry_after: None,
+            };
+            assert_eq!(ApiError::from(p).parts().0, status(kind), "{kind:?}");
+        }
+    }
+}

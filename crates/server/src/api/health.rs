@@ -6,7 +6,7 @@ use super::{
     error::{ApiError, ErrorBody},
     ApiTags,
 };
-use crate::{error::Error, state::AppState};
+use crate::{service::health, state::AppState};
 
 pub struct HealthApi;
 
@@ -89,13 +89,9 @@ impl HealthApi {
         tag = "ApiTags::Health"
     )]
     async fn ready(&self, state: poem::web::Data<&AppState>) -> Result<HealthResponse, ProbeError> {
-        // Any failure to ping means "not ready", whatever its kind.
-        state.db.ping().await.map_err(|e| {
-            tracing::warn!(error = %e, "readiness check failed");
-            ProbeError::from(ApiError::from(Error::Database(sea_orm::DbErr::Conn(
-                sea_orm::RuntimeErr::Internal("ping failed".into()),
-            ))))
-        })?;
+        health::ready(&state)
+            .await
+            .map_err(|e| ProbeError::from(ApiError::from(e)))?;
         Ok(ok())
     }
 }

@@ -49,8 +49,7 @@ impl<T> StoredJson<T> {
 }
 
 fn render(value: &impl ToJSON) -> Result<Vec<u8>> {
-    serde_json::to_vec(&value.to_json())
-        .map_err(|e| Error::Internal(format!("rendering a response: {e}")))
+    serde_json::to_vec(&value.to_json()).map_err(|e| Error::caused_by("rendering a response", e))
 }
 
 /// Run `effect` under the request's `Idempotency-Key`, if it has one (see

@@ -7,7 +7,6 @@
 //! path or a REST query), then the routes.
 
 pub mod allow;
-pub mod context;
 pub mod forwarded;
 
 use std::{sync::Arc, time::Instant};
@@ -23,9 +22,9 @@ use crate::{
         self,
         error::{ApiError, ErrorBody},
     },
+    context::{self, RequestContext},
     state::AppState,
 };
-use context::RequestContext;
 
 /// Header carrying the request id on every response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -314,18 +313,7 @@ async fn envelope<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Respo
 /// `/metrics`, when enabled.
 #[poem::handler]
 fn metrics(state: poem::web::Data<&AppState>) -> Response {
-    use sea_orm::DbBackend;
-    let pool = match state.db.get_database_backend() {
-        DbBackend::Sqlite => {
-            let p = state.db.get_sqlite_connection_pool();
-            Some((p.size(), p.num_idle() as u32))
-        }
-        DbBackend::Postgres => {
-            let p = state.db.get_postgres_connection_pool();
-            Some((p.size(), p.num_idle() as u32))
-        }
-        _ => None,
-    };
+    let pool = crate::db::pool_stats(&state.db);
     Response::builder()
         .header(
             header::CONTENT_TYPE,

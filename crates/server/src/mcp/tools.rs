@@ -321,58 +321,24 @@ fn no_principal() -> McpError {
 
 /// A domain error as a tool result: user mistakes are tool errors, server
 /// failures protocol errors (logged, without detail to the client).
+/// A domain error as a tool error: the public rendering (code, sentence,
+/// field, when to retry) as the structured result and as text, so a model
+/// reads what a REST client reads. An outage or an unexpected failure is a
+/// tool error too (`database_unavailable`, `internal_error`), logged first.
 fn failure(e: Error) -> Result<CallToolResult, McpError> {
-    let (code, message, field) = match e {
-        Error::Validation { field, message } => (
-            "validation_failed",
-            format!("{field} {message}"),
-            Some(field),
-        ),
-        Error::NotFound(what) => ("not_found", format!("No such {what}."), None),
-        Error::PreconditionFailed(message) => ("version_mismatch", message, None),
-        Error::Conflict { code, message } => (code, message, None),
-        Error::InsufficientScope { required } => (
-            "insufficient_scope",
-            format!(
-                "This credential lacks the scope(s): {}.",
-                required
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-            None,
-        ),
-        Error::RateLimited {
-            retry_after_secs, ..
-        } => (
-            "rate_limited",
-            format!("Too many requests; retry in {retry_after_secs} s."),
-            None,
-        ),
-        Error::SearchTimeout { budget_ms } => (
-            "search_timeout",
-            format!("The search did not finish within its time budget of {budget_ms} ms; use fewer or more specific words, or retry shortly."),
-            None,
-        ),
-        other => {
-            tracing::error!(request_id = %crate::http::context::request_id(), error = %other, "mcp tool failed");
-            return Err(McpError::internal_error(
-                if other.is_unavailable() {
-                    "the database is unreachable; retry shortly"
-                } else {
-                    "an unexpected error occurred"
-                },
-                None,
-            ));
-        }
-    };
-    let mut body = serde_json::json!({ "error": code, "message": message });
-    if let Some(f) = field {
-        body["field"] = f.into();
+    let p = e.into_public();
+    let mut body = serde_json::json!({ "error": p.code, "message": p.message });
+    if let Some(f) = &p.field {
+        body["field"] = f.as_str().into();
+    }
+    if let Some(secs) = p.retry_after {
+        body["retry_after"] = secs.into();
     }
     let mut result = CallToolResult::structured_error(body);
-    result.content = vec![ContentBlock::text(format!("Error ({code}): {message}"))];
+    result.content = vec![ContentBlock::text(format!(
+        "Error ({}): {}",
+        p.code, p.message
+    ))];
     Ok(result)
 }
 
@@ -492,14 +458,13 @@ impl MemoryTools {
             200,
             async {
                 let m = Memory::from(svc::create(&self.state, &p, input).await?);
-                serde_json::to_vec(&m)
-                    .map_err(|e| Error::Internal(format!("rendering a memory: {e}")))
+                serde_json::to_vec(&m).map_err(|e| Error::caused_by("rendering a memory", e))
             },
         )
         .await;
         let m = match created.and_then(|body| {
             serde_json::from_slice::<Memory>(&body)
-                .map_err(|e| Error::Internal(format!("stored memory_create result: {e}")))
+                .map_err(|e| Error::caused_by("stored memory_create result", e))
         }) {
             Ok(m) => m,
             // The key is an argument here, not the REST header.

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{auth::Principal, paging};
 use crate::{
+    context,
     entity::audit_event,
     error::{Error, Result},
-    http::context,
     scope::Scope,
     state::AppState,
     store,
@@ -118,7 +118,7 @@ impl Recorded {
             u.internal(format_args!("audit event {}", e.seq))
         })?;
         let details = serde_json::from_str(&e.details)
-            .map_err(|j| Error::Internal(format!("audit event {} details: {j}", e.seq)))?;
+            .map_err(|j| Error::caused_by(format!("audit event {} details", e.seq), j))?;
         Ok(Self {
             at: e.at,
             user_id: e.user_id,
@@ -175,6 +175,7 @@ pub async fn list(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "fixtures and waits of the tests")]
 mod tests {
     use super::*;
 
@@ -217,7 +218,10 @@ mod tests {
             ),
         ] {
             match Recorded::from_row(bad) {
-                Err(Error::Internal(m)) => assert!(m.starts_with(why), "{m}"),
+                Err(e @ (Error::Unexpected { .. } | Error::Internal(_))) => {
+                    let m = crate::error::chain(&e);
+                    assert!(m.contains(why), "{m}");
+                }
                 other => panic!("no silent default: {other:?}"),
             }
         }

@@ -125,7 +125,7 @@ pub async fn authenticate_api_key(state: &AppState, presented: &str) -> Result<P
         return Err(Error::InvalidCredentials(CredentialProblem::Expired));
     }
     let scopes = Scopes::parse_space_separated(&key.scopes)
-        .map_err(|e| Error::Internal(format!("stored scopes of key {}: {e}", key.id)))?;
+        .map_err(|e| Error::caused_by(format!("stored scopes of key {}", key.id), e))?;
     state.usage.record(&key.id, now);
     Ok(Principal {
         user_id: key.user_id,

@@ -10,17 +10,7 @@
 //! within `oauth_unused_client_ttl_secs`, and `Idempotency-Key` records
 //! older than 24 h.
 
-use sea_orm::{
-    sea_query::{Expr, Query},
-    ColumnTrait, EntityTrait, QueryFilter,
-};
-
-use crate::{
-    entity::api_key::{self, Column},
-    error::Result,
-    state::AppState,
-    store,
-};
+use crate::{error::Result, state::AppState, store};
 
 /// Rows touched per statement.
 pub const BATCH: u64 = 500;
@@ -63,32 +53,9 @@ where
 pub async fn purge(state: &AppState) -> Result<Report> {
     let now = state.clock.now();
     let mut report = Report::default();
-    loop {
-        let batch = Query::select()
-            .column(Column::Id)
-            .from(api_key::Entity)
-            .and_where(Column::PreviousExpiresAt.lte(now))
-            .limit(BATCH)
-            .to_owned();
-        let cleared = api_key::Entity::update_many()
-            .col_expr(
-                Column::PreviousSecretHash,
-                Expr::value(Option::<Vec<u8>>::None),
-            )
-            .col_expr(
-                Column::PreviousExpiresAt,
-                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-            )
-            .filter(Column::Id.in_subquery(batch))
-            .exec(&state.db)
-            .await?
-            .rows_affected;
-        report.expired_rotation_secrets += cleared;
-        if cleared < BATCH {
-            break;
-        }
-    }
     let db = &state.db;
+    report.expired_rotation_secrets =
+        batched(|| store::api_keys::clear_expired_rotation_secrets(db, now, BATCH)).await?;
     report.expired_sessions = batched(|| store::sessions::delete_expired(db, now, BATCH)).await?;
     report.expired_codes = batched(|| store::oauth::delete_expired_codes(db, now, BATCH)).await?;
     // Kept a day past expiry, so a late request still gets "expired", not "unknown".

@@ -123,7 +123,7 @@ where
             if let Err(e) = complete(state, &claim, status, &body).await {
                 // The effect happened: answer it. The key stays claimed, so a
                 // retry is refused instead of acting twice.
-                tracing::error!(request_id = %crate::http::context::request_id(), error = %e, "storing the idempotent response failed");
+                tracing::error!(request_id = %crate::context::request_id(), error = %e, "storing the idempotent response failed");
             }
             Ok(body)
         }
@@ -226,7 +226,7 @@ fn existing(
                 field: BODY_FIELD,
             },
         )
-        .map_err(|e| Error::Internal(format!("stored idempotent response {row_id}: {e}")))?;
+        .map_err(|e| Error::caused_by(format!("stored idempotent response {row_id}"), e))?;
     Ok(Begin::Replay(body.expose_secret().as_bytes().to_vec()))
 }
 
@@ -241,7 +241,7 @@ fn in_progress() -> Error {
 
 async fn complete(state: &AppState, claim: &Claim, status: u16, body: &[u8]) -> Result<()> {
     let text = String::from_utf8(body.to_vec())
-        .map_err(|_| Error::Internal("idempotent response is not UTF-8".into()))?;
+        .map_err(|_| Error::internal("idempotent response is not UTF-8"))?;
     let row_id = claim.id.to_string();
     let envelope = state.keyring.encrypt(
         &SecretString::from(text),

@@ -168,7 +168,7 @@ pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<KeyInfo
 
 fn info(usage: &Snapshot<'_>, k: api_key::Model) -> Result<KeyInfo> {
     let scopes = Scopes::parse_space_separated(&k.scopes)
-        .map_err(|e| Error::Internal(format!("stored scopes of key {}: {e}", k.id)))?;
+        .map_err(|e| Error::caused_by(format!("stored scopes of key {}", k.id), e))?;
     let pending = usage.pending(&k.id);
     let stored = u64::try_from(k.usage_count).unwrap_or(0);
     Ok(KeyInfo {

@@ -61,9 +61,9 @@ pub struct Memory {
 impl Memory {
     fn from_row(m: memory::Model) -> Result<Self> {
         let tags = serde_json::from_str(&m.tags)
-            .map_err(|e| Error::Internal(format!("stored tags of memory {}: {e}", m.id)))?;
+            .map_err(|e| Error::caused_by(format!("stored tags of memory {}", m.id), e))?;
         let metadata = serde_json::from_str(&m.metadata)
-            .map_err(|e| Error::Internal(format!("stored metadata of memory {}: {e}", m.id)))?;
+            .map_err(|e| Error::caused_by(format!("stored metadata of memory {}", m.id), e))?;
         Ok(Self {
             id: m.id,
             title: m.title,
@@ -147,8 +147,8 @@ fn metadata(
     let serde_json::Value::Object(map) = value else {
         return Err(Error::validation("metadata", "must be a JSON object"));
     };
-    let text = serde_json::to_string(&map)
-        .map_err(|e| Error::Internal(format!("serializing metadata: {e}")))?;
+    let text =
+        serde_json::to_string(&map).map_err(|e| Error::caused_by("serializing metadata", e))?;
     if text.len() > METADATA_MAX_BYTES {
         return Err(Error::validation(
             "metadata",

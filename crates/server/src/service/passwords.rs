@@ -32,7 +32,7 @@ async fn gated<T: Send + 'static>(
 ) -> Result<T> {
     let _permit = match tokio::time::timeout(QUEUE_WAIT, state.bcrypt.acquire()).await {
         Ok(Ok(permit)) => permit,
-        Ok(Err(_)) => return Err(Error::Internal("password gate closed".into())),
+        Ok(Err(_)) => return Err(Error::internal("password gate closed")),
         Err(_) => {
             state.metrics.login("busy");
             return Err(Error::RateLimited {
@@ -43,7 +43,7 @@ async fn gated<T: Send + 'static>(
     };
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::Internal(format!("password task: {e}")))
+        .map_err(|e| Error::caused_by("password task", e))
 }
 
 /// Hash a password (its rules are checked by the caller).
@@ -52,7 +52,7 @@ pub async fn hash(state: &AppState, password: SecretString) -> Result<String> {
         bcrypt::hash(password.expose_secret(), BCRYPT_COST)
     })
     .await?
-    .map_err(|e| Error::Internal(format!("password hashing: {e}")))
+    .map_err(|e| Error::caused_by("password hashing", e))
 }
 
 /// Check a password against a stored hash.

@@ -101,6 +101,7 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "fixtures and waits of the tests")]
 mod tests {
     use super::*;
 

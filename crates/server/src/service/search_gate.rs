@@ -148,6 +148,7 @@ impl Drop for SearchTurn<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "fixtures and waits of the tests")]
 mod tests {
     use super::*;
 

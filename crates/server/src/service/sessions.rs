@@ -25,9 +25,9 @@ use super::{
     validate,
 };
 use crate::{
+    context,
     entity::web_session,
     error::{Error, Result},
-    http::context,
     scope::Scope,
     state::AppState,
     store,
@@ -121,6 +121,10 @@ pub async fn login(
             )
             .is_err()
     {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the slowdown is the point: guessing one address costs wall time"
+        )]
         tokio::time::sleep(LOGIN_EMAIL_SLOWDOWN).await;
     }
     let user = store::users::find_by_email(&state.db, &email).await?;
@@ -338,14 +342,13 @@ pub fn new_csrf_cookie() -> String {
 /// `session_id` on a page rendered signed in, to the cookie alone on one
 /// rendered signed out.
 pub fn csrf_token(state: &AppState, cookie: &str, session_id: Option<&str>) -> String {
-    use hmac::{Hmac, Mac};
+    use hmac::Mac;
     let label = match session_id {
         None => "mcpgate csrf v1",
         Some(_) => "mcpgate csrf session v1",
     };
     let key = state.master_key.derive(label);
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_slice())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut mac = crate::crypto::hmac_sha256(key.as_slice());
     match session_id {
         None => mac.update(cookie.as_bytes()),
         Some(id) => {

@@ -121,6 +121,7 @@ impl UsageTracker {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods, reason = "fixtures and waits of the tests")]
 mod tests {
     use super::*;
 

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    UpdateMany,
 };
 use uuid::Uuid;
 
@@ -89,16 +90,8 @@ pub async fn revoke(
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
+    let result = forget_previous_secret(Entity::update_many())
         .col_expr(Column::RevokedAt, Expr::value(at))
-        .col_expr(
-            Column::PreviousSecretHash,
-            Expr::value(Option::<Vec<u8>>::None),
-        )
-        .col_expr(
-            Column::PreviousExpiresAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
         .filter(Column::RevokedAt.is_null())
@@ -163,4 +156,37 @@ pub async fn add_usage(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Forget the previous secret of up to `limit` keys whose rotation grace
+/// period ended by `now`; how many were cleared.
+pub async fn clear_expired_rotation_secrets(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<u64, DbErr> {
+    let batch = Query::select()
+        .column(Column::Id)
+        .from(Entity)
+        .and_where(Column::PreviousExpiresAt.lte(now))
+        .limit(limit)
+        .to_owned();
+    Ok(forget_previous_secret(Entity::update_many())
+        .filter(Column::Id.in_subquery(batch))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Clear the secret a rotation keeps for its grace period.
+fn forget_previous_secret(update: UpdateMany<Entity>) -> UpdateMany<Entity> {
+    update
+        .col_expr(
+            Column::PreviousSecretHash,
+            Expr::value(Option::<Vec<u8>>::None),
+        )
+        .col_expr(
+            Column::PreviousExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
 }

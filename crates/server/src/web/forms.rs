@@ -20,8 +20,8 @@ use super::{
     see_other, set_cookie, templates, CSRF_COOKIE, SESSION_COOKIE,
 };
 use crate::{
-    api::error::ApiError,
-    error::Error,
+    api,
+    error::{Error, ErrorKind, PublicError},
     service::{
         auth::Principal,
         oauth::OAuthError,
@@ -100,22 +100,26 @@ pub fn to_login(back: &str) -> Response {
     see_other(&format!("/login?{}", s.finish()))
 }
 
-/// The page for an error no form can show next to a field: a database
-/// outage is a 503, anything unexpected a 500, the rest its API status with
-/// the API's code and sentence (one rendering of the domain error).
+/// The page for an error no form can show next to a field: the domain
+/// error's public rendering (code and sentence) as HTML, with the status its
+/// kind has on every face (a database outage is a 503, anything unexpected
+/// a 500) and `Retry-After` when it helps.
 pub fn error_page(e: Error) -> Response {
-    let api = ApiError::from(e);
-    let (status, body) = api.parts();
-    let title = match status {
-        StatusCode::SERVICE_UNAVAILABLE => "Try again shortly",
-        StatusCode::NOT_FOUND => "Not found",
-        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
-        StatusCode::FORBIDDEN => "Not allowed",
-        s if s.is_server_error() => "Something went wrong",
+    page(e.into_public())
+}
+
+fn page(p: PublicError) -> Response {
+    let status = api::error::status(p.kind);
+    let title = match p.kind {
+        ErrorKind::Unavailable => "Try again shortly",
+        ErrorKind::NotFound => "Not found",
+        ErrorKind::RateLimited => "Too many attempts",
+        ErrorKind::Forbidden => "Not allowed",
+        ErrorKind::Internal | ErrorKind::Upstream => "Something went wrong",
         _ => "That did not work",
     };
-    let mut resp = templates::message(status, title, &body.message, Some(&body.error));
-    if let ApiError::TooManyRequests(_, secs) = &api {
+    let mut resp = templates::message(status, title, &p.message, Some(p.code));
+    if let Some(secs) = p.retry_after {
         if let Ok(v) = secs.to_string().parse() {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -246,26 +250,16 @@ pub fn problem(e: Error) -> Result<Problem, Response> {
             status: StatusCode::BAD_REQUEST,
         });
     }
-    let api = ApiError::from(e);
-    let (status, body) = api.parts();
+    let p = e.into_public();
+    let status = api::error::status(p.kind);
     if status.is_server_error() {
-        return Err(error_page_from(&api));
+        return Err(page(p));
     }
     Ok(Problem {
-        field: body.field.clone(),
-        message: body.message.clone(),
+        field: p.field,
+        message: p.message,
         status,
     })
-}
-
-fn error_page_from(api: &ApiError) -> Response {
-    let (status, body) = api.parts();
-    let title = if status == StatusCode::SERVICE_UNAVAILABLE {
-        "Try again shortly"
-    } else {
-        "Something went wrong"
-    };
-    templates::message(status, title, &body.message, Some(&body.error))
 }
 
 /// The signed-in person at the console, with the CSRF token for their forms.

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use super::params::{read_form, Params};
 use crate::{
     api::auth::presented_credential,
+    error::OAuthCode,
     http::client_ip,
     service::{
         idempotency,
@@ -40,25 +41,39 @@ fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
         .body(body)
 }
 
-/// An RFC 6749 error response with the status its code calls for.
+/// The status each OAuth error code calls for (RFC 6749 §5.2: 400 unless
+/// the client failed to authenticate; RFC 6750 §3.1 for `invalid_token`).
+fn status(code: OAuthCode) -> StatusCode {
+    use OAuthCode as C;
+    match code {
+        C::InvalidClient | C::InvalidToken => StatusCode::UNAUTHORIZED,
+        C::AccessDenied => StatusCode::FORBIDDEN,
+        C::SlowDown => StatusCode::TOO_MANY_REQUESTS,
+        C::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        C::InvalidRequest
+        | C::InvalidGrant
+        | C::UnauthorizedClient
+        | C::UnsupportedGrantType
+        | C::UnsupportedResponseType
+        | C::InvalidScope
+        | C::InvalidTarget
+        | C::InvalidRedirectUri
+        | C::InvalidClientMetadata => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// An RFC 6749 error response with the status its code calls for. A code
+/// that is not an OAuth one is a domain conflict kept as it was (an
+/// `Idempotency-Key` of a registration): 409.
 pub fn error_response(e: &OAuthError) -> Response {
-    let status = match e.code {
-        "invalid_client" => StatusCode::UNAUTHORIZED,
-        "invalid_token" => StatusCode::UNAUTHORIZED,
-        "access_denied" => StatusCode::FORBIDDEN,
-        "slow_down" => StatusCode::TOO_MANY_REQUESTS,
-        "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-        idempotency::IN_PROGRESS | idempotency::REUSED | idempotency::OUTCOME_UNKNOWN => {
-            StatusCode::CONFLICT
-        }
-        _ => StatusCode::BAD_REQUEST,
-    };
+    let code = OAuthCode::parse(e.code);
+    let status = code.map_or(StatusCode::CONFLICT, status);
     let mut resp = json(
         status,
         &serde_json::json!({ "error": e.code, "error_description": e.description }),
     );
-    if e.code == "invalid_client" {
+    if code == Some(OAuthCode::InvalidClient) {
         // RFC 6749 §5.2: name the scheme a client can authenticate with.
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     config::RegistrationPolicy,
-    error::Error,
+    error::OAuthCode,
     service::{
         oauth::{
             self, AuthorizeFailure, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, Decision,
@@ -135,7 +135,6 @@ pub async fn login_submit(req: &Request, body: Body, state: Data<&AppState>) -> 
             )
             .await
         }
-        Err(LoginError::Other(e @ Error::RateLimited { .. })) => error_page(e),
         Err(LoginError::Other(e)) => error_page(e),
     }
 }
@@ -182,22 +181,27 @@ fn authorize_params(p: &Params) -> Result<AuthorizeParams, oauth::OAuthError> {
     })
 }
 
+/// A failed authorization request that cannot go back to the client: a
+/// page, with the status its OAuth code calls for.
 fn failure_response(f: AuthorizeFailure) -> Response {
-    match f {
-        AuthorizeFailure::Redirect(location) => see_other(&location),
-        AuthorizeFailure::Page(e) if e.code == "temporarily_unavailable" => templates::message(
+    let e = match f {
+        AuthorizeFailure::Redirect(location) => return see_other(&location),
+        AuthorizeFailure::Page(e) => e,
+    };
+    match OAuthCode::parse(e.code) {
+        Some(OAuthCode::TemporarilyUnavailable) => templates::message(
             StatusCode::SERVICE_UNAVAILABLE,
             "Try again shortly",
             "The server cannot reach its database right now. Wait a moment, then go back to the application and start again.",
             Some(e.code),
         ),
-        AuthorizeFailure::Page(e) if e.code == "server_error" => templates::message(
+        Some(OAuthCode::ServerError) => templates::message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
             "An unexpected error occurred; it has been logged. Go back to the application and try again.",
             Some(e.code),
         ),
-        AuthorizeFailure::Page(e) => templates::message_with_detail(
+        _ => templates::message_with_detail(
             StatusCode::BAD_REQUEST,
             "This sign-in link does not work",
             "The application that sent you here asked for something this server cannot grant, so you were not redirected back to it. Tell the application's developer, or try connecting it again from the start.",

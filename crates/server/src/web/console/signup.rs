@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use crate::{
     config::RegistrationPolicy,
-    http::context,
+    context,
     service::{accounts::RegisterInput, sessions},
     state::AppState,
     token,

@@ -1,5 +1,7 @@
-//! Per-request context: the request id (a task-local, so any layer can put
-//! it in an error body) and the authenticated principal for the log line.
+//! Per-request context: the request id and the request's origin (task-locals
+//! the `http` layer sets, so any layer can put them in an error body, a log
+//! line or an audit event without knowing about HTTP) and the authenticated
+//! principal for the access log.
 
 use std::sync::{Arc, OnceLock};
 
