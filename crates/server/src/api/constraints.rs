@@ -53,9 +53,11 @@ pub enum Rule {
 /// Control characters (`char::is_control`: C0, DEL and C1).
 const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
 
-/// A character that is neither control nor white space.
-fn visible() -> String {
-    format!(r"[^\s{CONTROL}]")
+/// Text that is not blank and holds no control character nor any of
+/// `also_excluded`: [`validate::text`]'s rule as a pattern.
+fn text_pattern(also_excluded: &str) -> String {
+    let allowed = format!("[^{also_excluded}{CONTROL}]");
+    format!(r"^{allowed}*[^{also_excluded}\s{CONTROL}]{allowed}*$")
 }
 
 impl Rule {
@@ -67,10 +69,7 @@ impl Rule {
             Rule::Text { max } => vec![
                 ("minLength", n(1)),
                 ("maxLength", n(max)),
-                (
-                    "pattern",
-                    format!("^[^{CONTROL}]*{}[^{CONTROL}]*$", visible()).into(),
-                ),
+                ("pattern", text_pattern("").into()),
             ],
             Rule::Content { max } => vec![
                 ("minLength", n(1)),
@@ -90,23 +89,13 @@ impl Rule {
                 ("maxItems", n(max_items)),
                 (
                     "items",
-                    Value::Mapping(mapping(
-                        [("type", Value::from("string"))]
-                            .into_iter()
-                            .chain(Rule::Text { max }.keywords())
-                            .map(|(k, v)| {
-                                if k == "pattern" {
-                                    // Commas separate tags in query strings.
-                                    (
-                                        k,
-                                        format!("^[^,{CONTROL}]*[^,\\s{CONTROL}][^,{CONTROL}]*$")
-                                            .into(),
-                                    )
-                                } else {
-                                    (k, v)
-                                }
-                            }),
-                    )),
+                    // Commas separate tags in query strings.
+                    Value::Mapping(mapping([
+                        ("type", "string".into()),
+                        ("minLength", n(1)),
+                        ("maxLength", n(max)),
+                        ("pattern", text_pattern(",").into()),
+                    ])),
                 ),
             ],
             Rule::Scopes { max_items } => vec![
@@ -530,9 +519,6 @@ mod tests {
             );
         }
         let tag = {
-            let Rule::Tags { .. } = TAGS else {
-                unreachable!()
-            };
             let items = TAGS
                 .keywords()
                 .into_iter()
