@@ -31,6 +31,8 @@ fn options(
         open: Box::new(move |url: &str| {
             let _ = tx.send(url.to_owned());
         }),
+        // The caller's client carries the login and every later refresh.
+        http: Some(mcpgate_client::http_client_builder().build().unwrap()),
     };
     (opts, rx)
 }

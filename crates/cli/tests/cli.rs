@@ -2,6 +2,12 @@
 //! login and consent forms, the credentials file, refresh after expiry, a
 //! revoked token, a memory round trip through stdin, `--json`, exit codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test suite: a failed unwrap is a failed test, with its message"
+)]
+
 use std::process::Stdio;
 
 use mcpgate_e2e::{oauth::browser, Backend, TestServer};

@@ -33,6 +33,7 @@ async fn main() -> Result<(), ClientError> {
                     timeout: Duration::from_secs(300),
                     store,
                     open: Box::new(|u| println!("Open to log in: {u}")),
+                    http: None,
                 },
             )
             .await?

@@ -255,12 +255,38 @@ impl OAuthCredential {
         Ok(Some(Arc::new(Self::from_stored(server, stored, store)?)))
     }
 
+    /// [`OAuthCredential::from_store`] refreshing and revoking through the
+    /// caller's HTTP client.
+    pub fn from_store_with(
+        server: &str,
+        store: Arc<dyn TokenStore>,
+        http: reqwest::Client,
+    ) -> Result<Option<Arc<Self>>, ClientError> {
+        let server = server.trim_end_matches('/').to_owned();
+        let Some(stored) = store.load(&server)? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(Self::from_stored_with(
+            server, stored, store, http,
+        ))))
+    }
+
     pub(crate) fn from_stored(
         server: String,
         s: StoredCredential,
         store: Arc<dyn TokenStore>,
     ) -> Result<Self, ClientError> {
-        Ok(Self {
+        let http = http_client_builder().build().map_err(BuildError::Http)?;
+        Ok(Self::from_stored_with(server, s, store, http))
+    }
+
+    pub(crate) fn from_stored_with(
+        server: String,
+        s: StoredCredential,
+        store: Arc<dyn TokenStore>,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
             server,
             client_id: s.client_id,
             token_endpoint: s.token_endpoint,
@@ -272,8 +298,8 @@ impl OAuthCredential {
                 scope: s.scope,
             }),
             store,
-            http: http_client_builder().build().map_err(BuildError::Http)?,
-        })
+            http,
+        }
     }
 
     /// The server this credential is for.

@@ -8,7 +8,7 @@
 //! headers, which reqwest keeps out of its `Debug` output.
 
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, unused_imports, dead_code, missing_docs)]
 mod generated;
 
 pub mod auth;

@@ -45,6 +45,10 @@ pub struct LoginOptions {
     pub store: Arc<dyn TokenStore>,
     /// Receives the authorization URL to open.
     pub open: Box<dyn Fn(&str) + Send + Sync>,
+    /// The HTTP client for discovery, registration, the code exchange and
+    /// every later refresh; `None` builds one with
+    /// [`crate::http_client_builder`].
+    pub http: Option<reqwest::Client>,
 }
 
 #[derive(Deserialize)]
@@ -70,7 +74,10 @@ pub async fn pkce(
     options: LoginOptions,
 ) -> Result<Arc<OAuthCredential>, ClientError> {
     let server = server_url.trim_end_matches('/').to_owned();
-    let http = http_client_builder().build().map_err(BuildError::Http)?;
+    let http = match options.http.clone() {
+        Some(http) => http,
+        None => http_client_builder().build().map_err(BuildError::Http)?,
+    };
     let meta: Metadata = http
         .get(format!("{server}/.well-known/oauth-authorization-server"))
         .send()
@@ -216,11 +223,12 @@ pub async fn pkce(
         revocation_endpoint: meta.revocation_endpoint,
     };
     options.store.save(&server, &stored)?;
-    Ok(Arc::new(OAuthCredential::from_stored(
+    Ok(Arc::new(OAuthCredential::from_stored_with(
         server,
         stored,
         options.store.clone(),
-    )?))
+        http,
+    )))
 }
 
 /// Accept connections until one is the redirect to `/callback`; answer it

@@ -84,10 +84,6 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn StdError + Send + Sync>>,
     },
-    /// An unexpected failure told by a sentence alone;
-    /// [`Error::caused_by`] keeps the cause as well.
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 /// What kind of failure an error is, which is all an edge needs to choose a
@@ -201,24 +197,6 @@ pub enum OAuthCode {
 }
 
 impl OAuthCode {
-    pub const ALL: [OAuthCode; 15] = [
-        OAuthCode::InvalidRequest,
-        OAuthCode::InvalidClient,
-        OAuthCode::InvalidGrant,
-        OAuthCode::UnauthorizedClient,
-        OAuthCode::UnsupportedGrantType,
-        OAuthCode::UnsupportedResponseType,
-        OAuthCode::InvalidScope,
-        OAuthCode::AccessDenied,
-        OAuthCode::ServerError,
-        OAuthCode::TemporarilyUnavailable,
-        OAuthCode::InvalidToken,
-        OAuthCode::InvalidTarget,
-        OAuthCode::InvalidRedirectUri,
-        OAuthCode::InvalidClientMetadata,
-        OAuthCode::SlowDown,
-    ];
-
     pub const fn as_str(self) -> &'static str {
         match self {
             OAuthCode::InvalidRequest => "invalid_request",
@@ -237,12 +215,6 @@ impl OAuthCode {
             OAuthCode::InvalidClientMetadata => "invalid_client_metadata",
             OAuthCode::SlowDown => "slow_down",
         }
-    }
-
-    /// The code an OAuth error carries as text; `None` for a code that is
-    /// not an OAuth one (an `Idempotency-Key` conflict keeps the domain's).
-    pub fn parse(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == code)
     }
 }
 
@@ -376,7 +348,7 @@ impl Error {
                 "database_unavailable",
                 "The database is unreachable; retry shortly.",
             ),
-            Error::Database(_) | Error::Unexpected { .. } | Error::Internal(_) => PublicError::new(
+            Error::Database(_) | Error::Unexpected { .. } => PublicError::new(
                 K::Internal,
                 "internal_error",
                 "An unexpected error occurred; it has been logged with this request id.",
@@ -497,13 +469,5 @@ mod tests {
                 Some(OAuthCode::InvalidRequest)
             )
         );
-    }
-
-    #[test]
-    fn oauth_codes_read_back() {
-        for c in OAuthCode::ALL {
-            assert_eq!(OAuthCode::parse(c.as_str()), Some(c));
-        }
-        assert_eq!(OAuthCode::parse("idempotency_key_reused"), None);
     }
 }

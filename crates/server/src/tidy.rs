@@ -19,33 +19,6 @@ const SERVICE_DIR: &str = "service/";
 const SERVICE_FORBIDDEN: &[&str] = &["poem::", "poem_openapi", "use poem"];
 const SERVICE_EXCEPTIONS: &[(&str, &str)] = &[];
 
-/// `Error::Internal(String)` drops the cause; new code uses
-/// `Error::caused_by` or `Error::internal`.
-const INTERNAL_FORBIDDEN: &[&str] = &["Error::Internal("];
-const INTERNAL_EXCEPTIONS: &[(&str, &str)] = &[
-    ("error.rs", "declares the variant and renders it"),
-    (
-        "service/oauth/",
-        "the authorization server's modules, moved to `caused_by` when they are next reorganised",
-    ),
-    (
-        "service/connect/",
-        "connections, moved to `caused_by` when they are next reorganised",
-    ),
-    (
-        "vocabulary.rs",
-        "`Unknown::internal`, whose sentence a test in service/connect/ matches",
-    ),
-    (
-        "service/audit.rs",
-        "a test that matches what `Unknown::internal` builds",
-    ),
-    (
-        "service/memories.rs",
-        "a test that matches what `Unknown::internal` builds",
-    ),
-];
-
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
@@ -93,7 +66,7 @@ fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 }
 
 /// True when `line` holds `word` starting at a word boundary (so
-/// `ApiError::Internal(` is not `Error::Internal(`).
+/// `state.db` is not found in `other_state.db`).
 fn holds(line: &str, word: &str) -> bool {
     line.match_indices(word).any(|(i, _)| {
         !line[..i]
@@ -167,41 +140,6 @@ fn services_know_nothing_about_http() {
         SERVICE_EXCEPTIONS,
         &sources(),
     );
-}
-
-#[test]
-fn unexpected_errors_keep_their_cause() {
-    check(
-        "use Error::caused_by(context, source) or Error::internal(context), not Error::Internal(String)",
-        &[""],
-        INTERNAL_FORBIDDEN,
-        INTERNAL_EXCEPTIONS,
-        &sources(),
-    );
-}
-
-/// Every code an OAuth error is built with is one the endpoints know, so
-/// each gets the status RFC 6749 gives it (an unknown code would be a 409).
-#[test]
-fn every_oauth_error_code_is_a_known_one() {
-    use crate::error::OAuthCode;
-    const CALL: &str = "OAuthError::new(";
-    let mut problems = Vec::new();
-    for (path, text) in sources() {
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find(CALL) {
-            rest = &rest[at + CALL.len()..];
-            let arg = rest.trim_start();
-            let Some(literal) = arg.strip_prefix('"') else {
-                continue; // a code passed on, not written here
-            };
-            let code = literal.split('"').next().unwrap_or_default();
-            if OAuthCode::parse(code).is_none() {
-                problems.push(format!("src/{path}: `{code}` is not an OAuthCode"));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// The rules see the code they are about (a moved tree would pass vacuously).

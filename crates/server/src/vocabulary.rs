@@ -27,10 +27,8 @@ impl Unknown {
 
     /// A stored value that does not parse: the database holds something the
     /// code does not know, named with the row it came from.
-    // FIXME: `Error::caused_by(row.to_string(), self)` once the tests that
-    // match this sentence (`service::connect`) match the error's chain.
     pub fn internal(self, row: impl std::fmt::Display) -> crate::error::Error {
-        crate::error::Error::Internal(format!("{row}: {self}"))
+        crate::error::Error::caused_by(row.to_string(), self)
     }
 }
 

@@ -26,6 +26,7 @@ pub async fn login(cli: Cli, timeout: u64, port: Option<u16>) -> Result<(), Fail
             timeout: Duration::from_secs(timeout),
             store,
             open: Box::new(open_browser),
+            http: None,
         },
     )
     .await?;

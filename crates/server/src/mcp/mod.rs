@@ -27,7 +27,7 @@ pub use tools::{required_scope, tool_scopes};
 
 use crate::{
     api::{auth::authenticate_request, error::ErrorBody},
-    error::{CredentialProblem, Error},
+    error::Error,
     service::oauth::Resource,
     state::AppState,
 };
@@ -81,27 +81,22 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
         .body(body)
 }
 
+/// A 401 from `/mcp`: the error's public rendering, with the challenge
+/// that names this resource's metadata (`error="invalid_token"` unless no
+/// credential was sent at all, RFC 6750 §3.1).
 fn unauthorized(state: &AppState, e: &Error) -> Response {
-    let (code, message, invalid) = match e {
-        Error::MissingCredentials => (
-            "missing_credentials",
-            "Send an API key (`Authorization: Bearer <key>` or `X-API-Key`) or an OAuth access token for this server's /mcp resource; discover the authorization server from the resource_metadata URL in WWW-Authenticate.",
-            false,
-        ),
-        Error::InvalidAccessToken(CredentialProblem::WrongAudience) => (
-            "invalid_audience",
-            "The access token was issued for another resource: request one with resource=<public url>/mcp.",
-            true,
-        ),
-        Error::InvalidAccessToken(CredentialProblem::Expired) => ("token_expired", "The access token has expired: refresh it.", true),
-        Error::InvalidAccessToken(CredentialProblem::Revoked) => ("token_revoked", "The access token has been revoked.", true),
-        Error::InvalidAccessToken(_) => ("invalid_token", "The access token is not valid.", true),
-        Error::InvalidCredentials(CredentialProblem::Revoked) => ("api_key_revoked", "The API key has been revoked.", true),
-        Error::InvalidCredentials(CredentialProblem::Expired) => ("api_key_expired", "The API key has expired.", true),
-        _ => ("invalid_api_key", "The credential is not valid.", true),
+    let public = e.public();
+    let missing = matches!(e, Error::MissingCredentials);
+    let message = if missing {
+        format!(
+            "{} For this server's /mcp resource, discover the authorization server from the resource_metadata URL in WWW-Authenticate.",
+            public.message
+        )
+    } else {
+        public.message
     };
-    let mut resp = json_error(StatusCode::UNAUTHORIZED, code, message);
-    if let Ok(v) = HeaderValue::from_str(&challenge(state, invalid.then_some("invalid_token"))) {
+    let mut resp = json_error(StatusCode::UNAUTHORIZED, public.code, &message);
+    if let Ok(v) = HeaderValue::from_str(&challenge(state, (!missing).then_some("invalid_token"))) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     resp

@@ -503,7 +503,8 @@ mod tests {
             updated_at: now,
         };
         match Memory::from_row(row) {
-            Err(Error::Internal(m)) => {
+            Err(e @ Error::Unexpected { .. }) => {
+                let m = crate::error::chain(&e);
                 assert!(m.contains("memory 0000") && m.contains("note"), "{m}")
             }
             other => panic!("expected an internal error, got {other:?}"),

@@ -7,17 +7,11 @@ pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cleanup;
-// FIXME: narrow to the call sites (the wait for another replica's refresh;
-// test fixtures) when connect.rs is next reorganised.
-#[allow(clippy::disallowed_methods)]
 pub mod connect;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod memories;
-// FIXME: narrow to the call site (a test fixture in clients.rs) when the
-// module is next reorganised.
-#[allow(clippy::disallowed_methods)]
 pub mod oauth;
 pub mod paging;
 pub mod passwords;

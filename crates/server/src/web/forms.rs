@@ -143,7 +143,7 @@ pub fn bad_request_page(e: &OAuthError) -> Response {
         StatusCode::BAD_REQUEST,
         "Bad request",
         &e.description,
-        Some(e.code),
+        Some(e.wire_code()),
     )
 }
 

@@ -67,13 +67,15 @@ fn status(code: OAuthCode) -> StatusCode {
 /// that is not an OAuth one is a domain conflict kept as it was (an
 /// `Idempotency-Key` of a registration): 409.
 pub fn error_response(e: &OAuthError) -> Response {
-    let code = OAuthCode::parse(e.code);
-    let status = code.map_or(StatusCode::CONFLICT, status);
+    let status = match e.conflict {
+        Some(_) => StatusCode::CONFLICT,
+        None => status(e.code),
+    };
     let mut resp = json(
         status,
-        &serde_json::json!({ "error": e.code, "error_description": e.description }),
+        &serde_json::json!({ "error": e.wire_code(), "error_description": e.description }),
     );
-    if code == Some(OAuthCode::InvalidClient) {
+    if e.code == OAuthCode::InvalidClient && e.conflict.is_none() {
         // RFC 6749 §5.2: name the scheme a client can authenticate with.
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,

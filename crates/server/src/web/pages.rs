@@ -188,25 +188,25 @@ fn failure_response(f: AuthorizeFailure) -> Response {
         AuthorizeFailure::Redirect(location) => return see_other(&location),
         AuthorizeFailure::Page(e) => e,
     };
-    match OAuthCode::parse(e.code) {
-        Some(OAuthCode::TemporarilyUnavailable) => templates::message(
+    match e.code {
+        OAuthCode::TemporarilyUnavailable => templates::message(
             StatusCode::SERVICE_UNAVAILABLE,
             "Try again shortly",
             "The server cannot reach its database right now. Wait a moment, then go back to the application and start again.",
-            Some(e.code),
+            Some(e.wire_code()),
         ),
-        Some(OAuthCode::ServerError) => templates::message(
+        OAuthCode::ServerError => templates::message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong",
             "An unexpected error occurred; it has been logged. Go back to the application and try again.",
-            Some(e.code),
+            Some(e.wire_code()),
         ),
         _ => templates::message_with_detail(
             StatusCode::BAD_REQUEST,
             "This sign-in link does not work",
             "The application that sent you here asked for something this server cannot grant, so you were not redirected back to it. Tell the application's developer, or try connecting it again from the start.",
             &sentence(&e.description),
-            Some(e.code),
+            Some(e.wire_code()),
         ),
     }
 }

@@ -99,7 +99,7 @@ mod tests {
             (b"grant_type=x&scope=a\0b", "scope"),
         ] {
             let e = Params::parse(input).err().expect("refused");
-            assert_eq!(e.code, "invalid_request");
+            assert_eq!(e.code, crate::error::OAuthCode::InvalidRequest);
             assert_eq!(
                 e.description,
                 format!("{named} must not contain a NUL character"),

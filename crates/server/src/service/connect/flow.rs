@@ -220,7 +220,7 @@ pub async fn callback(
     Ok(match row.return_to {
         Some(r) => {
             let mut url =
-                url::Url::parse(&r).map_err(|_| Error::Internal("stored return_to".into()))?;
+                url::Url::parse(&r).map_err(|e| Error::caused_by("stored return_to", e))?;
             url.query_pairs_mut().append_pair("connected", &p.name);
             CallbackOutcome::Redirect(url.to_string())
         }
@@ -304,7 +304,7 @@ async fn exchange(
                     field: "pkce_verifier",
                 },
             )
-            .map_err(|e| Error::Internal(format!("connect state {}: {e}", row.id)))?;
+            .map_err(|e| Error::caused_by(format!("connect state {}", row.id), e))?;
         request =
             request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()));
     }

@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn statuses_round_trip_and_refuse_unknown_names() {
         crate::vocabulary::assert_round_trip(ConnectionStatus::ALL, "active");
-        let now = chrono::Utc::now();
+        let now = chrono::DateTime::UNIX_EPOCH;
         let mut row = connection::Model {
             id: Uuid::nil(),
             user_id: Uuid::nil(),
@@ -250,8 +250,8 @@ mod tests {
         );
         row.status = "active".into();
         match ConnectionStatus::of(&row) {
-            Err(Error::Internal(m)) => assert_eq!(
-                m,
+            Err(e @ Error::Unexpected { .. }) => assert_eq!(
+                crate::error::chain(&e),
                 format!(
                     "connection {}: unknown connection status \"active\"",
                     Uuid::nil()

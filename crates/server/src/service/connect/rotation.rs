@@ -45,7 +45,7 @@ pub async fn rotate_key(state: &AppState) -> Result<Rotation> {
                 let plain = state
                     .keyring
                     .decrypt(enc, &b)
-                    .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))?;
+                    .map_err(|e| Error::caused_by(format!("connection {}", c.id), e))?;
                 Ok(state.keyring.encrypt(&plain, &b))
             };
             let access = reseal(&c.access_token_enc, "access_token")?;

@@ -61,7 +61,7 @@ pub async fn token(state: &AppState, principal: &Principal, name: &str) -> Resul
                 field: "access_token",
             },
         )
-        .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))?;
+        .map_err(|e| Error::caused_by(format!("connection {}", c.id), e))?;
     Ok(UpstreamToken {
         access_token: access,
         token_type: c.token_type,
@@ -113,7 +113,7 @@ pub async fn refresh(state: &AppState, c: connection::Model) -> Result<connectio
                 field: "refresh_token",
             },
         )
-        .map_err(|e| Error::Internal(format!("connection {}: {e}", c.id)))?;
+        .map_err(|e| Error::caused_by(format!("connection {}", c.id), e))?;
     let client = oauth_client(state, p)?;
     let http = http_client(state)?;
     let result = client
@@ -200,6 +200,10 @@ async fn wait_for_refresh(
     before: connection::Model,
 ) -> Result<connection::Model> {
     for _ in 0..(CLAIM_SECS * 10) {
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the wait is the point: another replica's refresh runs on wall time"
+        )]
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now_row = store::connections::find_by_id(&state.db, before.id)
             .await?

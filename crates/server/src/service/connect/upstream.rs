@@ -41,7 +41,7 @@ pub(super) fn http_client(state: &AppState) -> Result<reqwest::Client> {
         .timeout(Duration::from_millis(state.config.upstream_timeout_ms))
         .user_agent(concat!("mcpgate/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Internal(format!("upstream HTTP client: {e}")))
+        .map_err(|e| Error::caused_by("upstream HTTP client", e))
 }
 
 pub(super) async fn send(
@@ -95,17 +95,19 @@ type Client = oauth2::Client<
 
 pub(super) fn oauth_client(state: &AppState, p: &Provider) -> Result<Client> {
     let creds = credentials(p)?;
-    let bad = |what: &str| Error::Internal(format!("provider {} {what}", p.name));
+    let bad =
+        |what: &str, e: url::ParseError| Error::caused_by(format!("provider {} {what}", p.name), e);
     Ok(BasicClient::new(ClientId::new(creds.client_id.clone()))
         .set_client_secret(ClientSecret::new(
             creds.client_secret.expose_secret().to_owned(),
         ))
         .set_auth_uri(
-            AuthUrl::new(p.authorization_url.to_string()).map_err(|_| bad("authorization_url"))?,
+            AuthUrl::new(p.authorization_url.to_string())
+                .map_err(|e| bad("authorization_url", e))?,
         )
-        .set_token_uri(TokenUrl::new(p.token_url.to_string()).map_err(|_| bad("token_url"))?)
+        .set_token_uri(TokenUrl::new(p.token_url.to_string()).map_err(|e| bad("token_url", e))?)
         .set_redirect_uri(
-            RedirectUrl::new(callback_url(state, &p.name)).map_err(|_| bad("redirect URI"))?,
+            RedirectUrl::new(callback_url(state, &p.name)).map_err(|e| bad("redirect URI", e))?,
         )
         .set_auth_type(match p.token_auth_method {
             TokenAuthMethod::ClientSecretBasic => AuthType::BasicAuth,

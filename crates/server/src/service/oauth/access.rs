@@ -34,7 +34,7 @@ pub async fn authenticate_access_token(
         return Err(Error::InvalidAccessToken(CredentialProblem::WrongAudience));
     }
     let scopes = Scopes::parse_space_separated(&row.scopes)
-        .map_err(|e| Error::Internal(format!("stored scopes of token {}: {e}", row.id)))?;
+        .map_err(|e| Error::caused_by(format!("stored scopes of token {}", row.id), e))?;
     // Counted like key usage (in memory, flushed in batches): the app's
     // "last used" in the authorization list is its last API call.
     state.usage.record(

@@ -32,7 +32,7 @@ pub async fn authorizations(state: &AppState, principal: &Principal) -> Result<V
     let mut out: Vec<Authorization> = Vec::new();
     for g in grants {
         let scopes = Scopes::parse_space_separated(&g.scopes)
-            .map_err(|e| Error::Internal(format!("grant {} scopes: {e}", g.id)))?;
+            .map_err(|e| Error::caused_by(format!("grant {} scopes", g.id), e))?;
         let resources = resource::uris(state, &resource::split(&g.resources));
         if let Some(existing) = out.iter_mut().find(|a| a.client_id == g.client_id) {
             let mut names = existing.scopes.names();

@@ -241,7 +241,7 @@ async fn validate_authorize(
         .ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
-            "unauthorized_client",
+            crate::error::OAuthCode::UnauthorizedClient,
             "this client may not use the authorization code grant",
         )
         .into());
@@ -260,7 +260,10 @@ async fn validate_authorize(
         AuthorizeFailure::Redirect(redirect_with(
             state,
             &redirect_uri,
-            &[("error", e.code), ("error_description", &e.description)],
+            &[
+                ("error", e.wire_code()),
+                ("error_description", &e.description),
+            ],
             st.as_deref(),
         ))
     };
@@ -278,7 +281,7 @@ async fn validate_authorize(
         }
         Some(_) => {
             return Err(fail(OAuthError::new(
-                "unsupported_response_type",
+                crate::error::OAuthCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             )))
         }
@@ -366,7 +369,8 @@ async fn approve(state: &AppState, user_id: Uuid, req: &AuthorizeRequest) -> Res
         .map(|s| s.names())
         .unwrap_or_default();
     granted.extend(req.scopes.names());
-    let granted = Scopes::parse(granted).map_err(|e| Error::Internal(e.to_string()))?;
+    let granted =
+        Scopes::parse(granted).map_err(|e| Error::caused_by("remembered consent scopes", e))?;
     store::oauth::upsert_consent(
         &txn,
         user_id,
@@ -509,7 +513,9 @@ mod tests {
 
         // An unknown client: a page, never a redirect.
         match authorize(&state, &params("mcpg_ci_unknown"), cookie).await {
-            AuthorizeOutcome::Refused(e) => assert_eq!(e.code, "invalid_client"),
+            AuthorizeOutcome::Refused(e) => {
+                assert_eq!(e.code, crate::error::OAuthCode::InvalidClient)
+            }
             other => panic!("expected a refusal, got {other:?}"),
         }
         // A known client and redirect URI: errors go back to the client.
@@ -599,11 +605,11 @@ mod tests {
             requested_scopes(Some("keys:write"), &allowed)
                 .unwrap_err()
                 .code,
-            "invalid_scope"
+            crate::error::OAuthCode::InvalidScope
         );
         assert_eq!(
             requested_scopes(Some("nope"), &allowed).unwrap_err().code,
-            "invalid_scope"
+            crate::error::OAuthCode::InvalidScope
         );
     }
 }

@@ -1,87 +1,82 @@
 //! Errors of the OAuth protocol endpoints, in RFC 6749 terms
-//! (`{"error", "error_description"}`). The HTTP edge picks the status.
+//! (`{"error", "error_description"}`). The HTTP edge picks the status from
+//! the typed code.
 
-use crate::error::Error;
+use crate::error::{Error, OAuthCode};
 
 /// An OAuth protocol error: a registered code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub code: &'static str,
+    pub code: OAuthCode,
     pub description: String,
     /// Seconds until a rate-limited client may retry (`slow_down`).
     pub retry_after: Option<u64>,
+    /// A domain conflict that keeps its own code on the wire (an
+    /// `Idempotency-Key` of an owner's registration): the edge answers 409
+    /// with this code instead of `code`.
+    pub conflict: Option<&'static str>,
 }
 
 impl OAuthError {
-    pub fn new(code: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(code: OAuthCode, description: impl Into<String>) -> Self {
         Self {
             code,
             description: description.into(),
             retry_after: None,
+            conflict: None,
         }
     }
 
+    /// The code as sent: the OAuth one, or a conflict's own.
+    pub fn wire_code(&self) -> &'static str {
+        self.conflict.unwrap_or(self.code.as_str())
+    }
+
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", d)
+        Self::new(OAuthCode::InvalidRequest, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", d)
+        Self::new(OAuthCode::InvalidClient, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", d)
+        Self::new(OAuthCode::InvalidGrant, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", d)
+        Self::new(OAuthCode::InvalidScope, d)
     }
     pub fn invalid_target(d: impl Into<String>) -> Self {
-        Self::new("invalid_target", d)
+        Self::new(OAuthCode::InvalidTarget, d)
     }
     pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
-        Self::new("invalid_client_metadata", d)
+        Self::new(OAuthCode::InvalidClientMetadata, d)
     }
     pub fn invalid_redirect_uri(d: impl Into<String>) -> Self {
-        Self::new("invalid_redirect_uri", d)
+        Self::new(OAuthCode::InvalidRedirectUri, d)
     }
 }
 
 impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.description)
+        write!(f, "{}: {}", self.wire_code(), self.description)
     }
 }
 
-/// Domain errors reaching an OAuth endpoint: rate limits and outages keep
-/// their meaning; anything else is a `server_error` (the cause is logged).
+/// Domain errors reaching an OAuth endpoint, through the one public
+/// rendering ([`Error::public`]): outages and rate limits keep their
+/// meaning, a field error is `invalid_request`, a conflict keeps its code,
+/// anything else is a `server_error`. The cause is logged, never sent.
 impl From<Error> for OAuthError {
     fn from(e: Error) -> Self {
-        if e.is_unavailable() {
-            tracing::error!(error = %e, "database unavailable");
-            return Self::new(
-                "temporarily_unavailable",
-                "The server cannot reach its database; try again shortly.",
-            );
-        }
-        match e {
-            Error::RateLimited {
-                retry_after_secs, ..
-            } => Self {
-                retry_after: Some(retry_after_secs),
-                ..Self::new(
-                    "slow_down",
-                    format!("Too many requests; retry in {retry_after_secs} s."),
-                )
+        let public = e.into_public();
+        let mut out = match public.oauth_code() {
+            Some(code) => Self::new(code, public.message),
+            None => Self {
+                conflict: Some(public.code),
+                ..Self::invalid_request(public.message)
             },
-            Error::Validation { field, message } => {
-                Self::invalid_request(format!("{field}: {message}"))
-            }
-            // An `Idempotency-Key` conflict (dynamic registration by an
-            // owner): keeps its code; the edge answers 409.
-            Error::Conflict { code, message } => Self::new(code, message),
-            other => {
-                tracing::error!(error = %other, "oauth endpoint failed");
-                Self::new("server_error", "An unexpected error occurred.")
-            }
-        }
+        };
+        out.retry_after = public.retry_after;
+        out
     }
 }
 
@@ -92,3 +87,31 @@ impl From<sea_orm::DbErr> for OAuthError {
 }
 
 pub type OAuthResult<T> = std::result::Result<T, OAuthError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_errors_keep_their_public_meaning() {
+        let e = OAuthError::from(Error::validation("scope", "is too long"));
+        assert_eq!(e.code, OAuthCode::InvalidRequest);
+        assert_eq!(
+            e.description,
+            Error::validation("scope", "is too long").public().message
+        );
+        let e = OAuthError::from(Error::RateLimited {
+            kind: "IP",
+            retry_after_secs: 3,
+        });
+        assert_eq!((e.code, e.retry_after), (OAuthCode::SlowDown, Some(3)));
+        let e = OAuthError::from(Error::Conflict {
+            code: "idempotency_key_reused",
+            message: "another body".into(),
+        });
+        assert_eq!(e.wire_code(), "idempotency_key_reused");
+        let e = OAuthError::from(Error::caused_by("a secret cause", std::fmt::Error));
+        assert_eq!(e.code, OAuthCode::ServerError);
+        assert!(!e.description.contains("secret"), "{}", e.description);
+    }
+}

@@ -196,7 +196,7 @@ mod tests {
         };
         for presented in [None, Some("mcpg_at_x")] {
             let e = introspect(&state, &public, presented).await.unwrap_err();
-            assert_eq!(e.code, "invalid_client");
+            assert_eq!(e.code, crate::error::OAuthCode::InvalidClient);
             assert!(e.description.contains("client authentication"), "{e:?}");
         }
         let confidential = ClientCredentials {
@@ -204,10 +204,10 @@ mod tests {
             ..public
         };
         let e = introspect(&state, &confidential, None).await.unwrap_err();
-        assert_eq!(e.code, "invalid_request");
+        assert_eq!(e.code, crate::error::OAuthCode::InvalidRequest);
         let e = introspect(&state, &confidential, Some("mcpg_at_x"))
             .await
             .unwrap_err();
-        assert_eq!(e.code, "invalid_client");
+        assert_eq!(e.code, crate::error::OAuthCode::InvalidClient);
     }
 }

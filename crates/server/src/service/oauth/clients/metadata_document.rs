@@ -23,12 +23,12 @@ pub async fn find(state: &AppState, client_id: &str) -> OAuthResult<Option<Clien
     let is_url = client_id.starts_with("https://")
         || (state.config.client_metadata_allow_http && client_id.starts_with("http://"));
     if !is_url {
-        return cached.map(Client::from_row).transpose();
+        return Ok(cached.map(Client::from_row).transpose()?);
     }
     let now = state.clock.now();
     if let Some(row) = &cached {
         if row.metadata_expires_at.is_some_and(|t| t > now) {
-            return Client::from_row(row.clone()).map(Some);
+            return Ok(Some(Client::from_row(row.clone())?));
         }
     }
     let (doc, max_age) = fetch_metadata(state, client_id).await?;
@@ -63,7 +63,7 @@ pub async fn find(state: &AppState, client_id: &str) -> OAuthResult<Option<Clien
             return Err(e.into());
         }
     }
-    Client::from_row(row).map(Some)
+    Ok(Some(Client::from_row(row)?))
 }
 
 fn host_of(url: &str) -> String {

@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
-use super::error::{OAuthError, OAuthResult};
 use crate::{
     entity::oauth_client, scope::Scopes, state::AppState, store, token, vocabulary::vocabulary,
 };
@@ -122,28 +121,30 @@ impl Client {
         }
     }
 
-    fn from_row(row: oauth_client::Model) -> OAuthResult<Self> {
-        let internal = |what: &str, e: &dyn std::fmt::Display| {
-            OAuthError::from(crate::error::Error::Internal(format!(
-                "client {} {what}: {e}",
-                row.id
-            )))
+    fn from_row(row: oauth_client::Model) -> crate::error::Result<Self> {
+        let internal = |what: &str, e: Box<dyn std::error::Error + Send + Sync>| {
+            crate::error::Error::caused_by(format!("client {} {what}", row.id), e)
         };
-        let redirect_uris: Vec<String> =
-            serde_json::from_str(&row.redirect_uris).map_err(|e| internal("redirect_uris", &e))?;
+        let redirect_uris: Vec<String> = serde_json::from_str(&row.redirect_uris)
+            .map_err(|e| internal("redirect_uris", e.into()))?;
         let scopes =
-            Scopes::parse_space_separated(&row.scopes).map_err(|e| internal("scopes", &e))?;
-        let kind = row.kind.parse().map_err(|e| internal("kind", &e))?;
-        let auth_method = row
-            .token_endpoint_auth_method
+            Scopes::parse_space_separated(&row.scopes).map_err(|e| internal("scopes", e.into()))?;
+        let kind = row
+            .kind
             .parse()
-            .map_err(|e| internal("token_endpoint_auth_method", &e))?;
+            .map_err(|e: crate::vocabulary::Unknown| internal("kind", e.into()))?;
+        let auth_method =
+            row.token_endpoint_auth_method
+                .parse()
+                .map_err(|e: crate::vocabulary::Unknown| {
+                    internal("token_endpoint_auth_method", e.into())
+                })?;
         let grant_types = row
             .grant_types
             .split_ascii_whitespace()
             .map(str::parse)
             .collect::<Result<_, _>>()
-            .map_err(|e| internal("grant_types", &e))?;
+            .map_err(|e: crate::vocabulary::Unknown| internal("grant_types", e.into()))?;
         Ok(Self {
             kind,
             auth_method,
@@ -213,7 +214,7 @@ mod tests {
             owner_user_id: None,
             owner_key_id: None,
             client_uri: None,
-            created_at: chrono::Utc::now(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
             last_used_at: None,
             metadata_expires_at: None,
         };
@@ -240,7 +241,7 @@ mod tests {
         ];
         for row in bad {
             let e = Client::from_row(row).expect_err("no silent default");
-            assert_eq!(e.code, "server_error");
+            assert_eq!(e.public().code, "internal_error");
         }
     }
 }

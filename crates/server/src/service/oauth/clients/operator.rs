@@ -109,7 +109,7 @@ pub async fn list(state: &AppState) -> anyhow::Result<Vec<Client>> {
     store::oauth::list_clients(&state.db)
         .await?
         .into_iter()
-        .map(|r| Client::from_row(r).map_err(|e| anyhow::anyhow!("{}", e.description)))
+        .map(|r| Client::from_row(r).map_err(|e| anyhow::anyhow!(crate::error::chain(&e))))
         .collect()
 }
 

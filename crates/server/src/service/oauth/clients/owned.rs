@@ -13,9 +13,7 @@ pub async fn owned(
     store::oauth::clients_of_owner(&state.db, principal.user_id)
         .await?
         .into_iter()
-        .map(|r| {
-            Client::from_row(r).map_err(|e| crate::error::Error::Internal(e.description.clone()))
-        })
+        .map(Client::from_row)
         .collect()
 }
 
@@ -33,7 +31,7 @@ pub async fn get_owned(
         .await?
         .filter(|c| c.owner_user_id == Some(principal.user_id))
         .ok_or(crate::error::Error::NotFound("client"))?;
-    Client::from_row(row).map_err(|e| crate::error::Error::Internal(e.description))
+    Client::from_row(row)
 }
 
 /// Delete a client the caller owns; its grants and tokens go with it (the

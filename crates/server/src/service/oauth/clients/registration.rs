@@ -169,7 +169,7 @@ pub(super) fn check(
         let missing = o.scopes.missing_from(&scopes);
         if !missing.is_empty() {
             return Err(OAuthError::new(
-                "invalid_scope",
+                crate::error::OAuthCode::InvalidScope,
                 format!(
                     "an owned client may hold at most the scopes of the credential registering it; it lacks {}",
                     missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
@@ -279,7 +279,7 @@ pub async fn register_dynamic(
 ) -> OAuthResult<Vec<u8>> {
     if state.config.oauth_client_registration == RegistrationPolicy::Closed {
         return Err(OAuthError::new(
-            "access_denied",
+            crate::error::OAuthCode::AccessDenied,
             "dynamic client registration is closed on this server; ask its operator for a client",
         ));
     }
@@ -347,8 +347,12 @@ async fn registration_owner(
     state: &AppState,
     credential: crate::error::Result<Option<String>>,
 ) -> OAuthResult<Option<Principal>> {
-    let presented =
-        credential.map_err(|_| OAuthError::new("invalid_token", "malformed credentials"))?;
+    let presented = credential.map_err(|_| {
+        OAuthError::new(
+            crate::error::OAuthCode::InvalidToken,
+            "malformed credentials",
+        )
+    })?;
     let Some(presented) = presented else {
         return Ok(None);
     };
@@ -357,20 +361,20 @@ async fn registration_owner(
         .map_err(|e| match e {
             crate::error::Error::InvalidCredentials(_)
             | crate::error::Error::InvalidAccessToken(_) => OAuthError::new(
-                "invalid_token",
+                crate::error::OAuthCode::InvalidToken,
                 "the credential sent with the registration is not valid",
             ),
             other => other.into(),
         })?;
     if principal.credential.kind != CredentialKind::ApiKey {
         return Err(OAuthError::new(
-            "access_denied",
+            crate::error::OAuthCode::AccessDenied,
             "only an API key can register an owned client; a token issued to an application cannot",
         ));
     }
     if !principal.credential.scopes.contains(Scope::KeysWrite) {
         return Err(OAuthError::new(
-            "access_denied",
+            crate::error::OAuthCode::AccessDenied,
             "registering an owned client needs a credential with keys:write",
         ));
     }
@@ -463,7 +467,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "access_denied");
+        assert_eq!(e.code, crate::error::OAuthCode::AccessDenied);
 
         let (_dir, open) = state(RegistrationPolicy::Open).await;
         let e = register_dynamic(
@@ -475,7 +479,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "invalid_client_metadata");
+        assert_eq!(e.code, crate::error::OAuthCode::InvalidClientMetadata);
         // A credential is checked before the body.
         let e = register_dynamic(
             &open,
@@ -486,7 +490,7 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "invalid_token");
+        assert_eq!(e.code, crate::error::OAuthCode::InvalidToken);
         let e = register_dynamic(
             &open,
             DynamicRegistration {
@@ -498,9 +502,9 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(e.code, "invalid_token");
+        assert_eq!(e.code, crate::error::OAuthCode::InvalidToken);
         let e = register_dynamic(&open, request("{")).await.unwrap_err();
-        assert_eq!(e.code, "invalid_client_metadata");
+        assert_eq!(e.code, crate::error::OAuthCode::InvalidClientMetadata);
 
         // Anonymous and well formed: registered, the RFC 7591 body returned.
         let body = register_dynamic(&open, request(PUBLIC)).await.unwrap();

@@ -33,15 +33,15 @@ async fn delegated_scopes(
         .filter(|k| k.revoked_at.is_none() && k.expires_at.is_none_or(|at| at > now))
         .ok_or_else(|| {
             OAuthError::new(
-                "unauthorized_client",
+                crate::error::OAuthCode::UnauthorizedClient,
                 "the API key that registered this client is no longer valid",
             )
         })?;
     let key_scopes = Scopes::parse_space_separated(&key.scopes).map_err(|e| {
-        OAuthError::from(crate::error::Error::Internal(format!(
-            "stored scopes of key {}: {e}",
-            key.id
-        )))
+        OAuthError::from(crate::error::Error::caused_by(
+            format!("stored scopes of key {}", key.id),
+            e,
+        ))
     })?;
     Ok(Scopes::parse(
         client
@@ -60,13 +60,13 @@ pub(super) async fn client_credentials(
 ) -> OAuthResult<IssuedTokens> {
     if !client.is_confidential() || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(OAuthError::new(
-            "unauthorized_client",
+            crate::error::OAuthCode::UnauthorizedClient,
             "this client may not use the client_credentials grant",
         ));
     }
     let owner = client.owner_user_id.ok_or_else(|| {
         OAuthError::new(
-            "unauthorized_client",
+            crate::error::OAuthCode::UnauthorizedClient,
             "this client has no owner account to act for",
         )
     })?;

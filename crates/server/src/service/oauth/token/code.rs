@@ -40,7 +40,7 @@ pub(super) async fn authorization_code(
 ) -> OAuthResult<IssuedTokens> {
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(OAuthError::new(
-            "unauthorized_client",
+            crate::error::OAuthCode::UnauthorizedClient,
             "this client may not use the authorization code grant",
         ));
     }
@@ -87,8 +87,8 @@ pub(super) async fn authorization_code(
     }
     let code_resources = resource::split(&code.resources);
     let resources = narrow_resources(state, &req.resource, &code_resources)?;
-    let scopes =
-        Scopes::parse_space_separated(&code.scopes).map_err(|e| Error::Internal(e.to_string()))?;
+    let scopes = Scopes::parse_space_separated(&code.scopes)
+        .map_err(|e| Error::caused_by(format!("stored scopes of code {}", code.id), e))?;
     let scopes = match req.scope.as_deref() {
         Some(s) if !s.trim().is_empty() => requested_scopes(Some(s), &scopes)?,
         _ => scopes,

@@ -92,13 +92,13 @@ pub async fn token(state: &AppState, req: TokenRequest) -> OAuthResult<IssuedTok
         Ok(GrantType::RefreshToken) => refresh(state, &client, req).await,
         Ok(GrantType::ClientCredentials) => client_credentials(state, &client, req).await,
         Err(_) => Err(OAuthError::new(
-            "unsupported_grant_type",
+            crate::error::OAuthCode::UnsupportedGrantType,
             "grant_type must be authorization_code, refresh_token or client_credentials",
         )),
     };
     let outcome = match &result {
         Ok(_) => "ok",
-        Err(e) => e.code,
+        Err(e) => e.wire_code(),
     };
     // A metrics label per known grant; anything else is `other`.
     let label = grant.map_or("other", GrantType::as_str);

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use sha2::Sha256;
 
 use super::{
     super::{
@@ -27,11 +26,10 @@ use crate::{
 /// can answer with it although only digests are stored. Without the server
 /// key, holding a token does not reveal its successor.
 fn successor(state: &AppState, presented: &str, kind: Kind) -> token::NewApiKey {
-    use hmac::{Hmac, Mac};
+    use hmac::Mac;
     let key = state.master_key.derive("mcpgate refresh-token rotation v1");
     let mac = |label: &str| {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.as_slice())
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        let mut m = crate::crypto::hmac_sha256(key.as_slice());
         m.update(presented.as_bytes());
         m.update(label.as_bytes());
         m.finalize().into_bytes()
@@ -67,8 +65,9 @@ pub(super) async fn refresh(
         if let Some(rotated_at) = row.rotated_at {
             return retry_or_reuse(state, &row, &grant, rotated_at, presented, now).await;
         }
-        let scopes = Scopes::parse_space_separated(&row.scopes)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let scopes = Scopes::parse_space_separated(&row.scopes).map_err(|e| {
+            Error::caused_by(format!("stored scopes of refresh token {}", row.id), e)
+        })?;
         let scopes = match req.scope.as_deref() {
             Some(s) if !s.trim().is_empty() => requested_scopes(Some(s), &scopes)?,
             _ => scopes,
