@@ -107,8 +107,25 @@ pub fn operation(method: &Method, path: &str) -> Option<&'static Operation> {
 }
 
 /// A JSON Schema validator for `schema`, resolving `#/components/...`
-/// against the spec.
-pub fn validator(schema: &Value) -> jsonschema::Validator {
+/// against the spec; compiled once per distinct schema (each compile holds
+/// every component, so compiling per value would dominate a test's time).
+pub fn validator(schema: &Value) -> Arc<jsonschema::Validator> {
+    static COMPILED: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    let key = schema.to_string();
+    let cache = COMPILED.get_or_init(Default::default);
+    if let Some(v) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return v.clone();
+    }
+    let compiled = Arc::new(compile(schema));
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_insert(compiled)
+        .clone()
+}
+
+fn compile(schema: &Value) -> jsonschema::Validator {
     let root = serde_json::json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "allOf": [schema],
@@ -146,7 +163,7 @@ pub fn check(op: &Operation, status: u16, content_type: &str, body: &[u8]) -> Ve
                 declared["content"]
                     .as_object()
                     .and_then(|c| c.iter().find(|(media, _)| media.contains("json")))
-                    .map(|(_, media)| Arc::new(validator(&media["schema"])))
+                    .map(|(_, media)| validator(&media["schema"]))
             })
             .clone()
     };
