@@ -16,6 +16,7 @@ mod csrf;
 mod docs;
 mod errors;
 mod idempotency;
+mod identity;
 mod keys;
 mod limits;
 mod logs;

@@ -18,6 +18,7 @@ pub mod entity;
 pub mod error;
 pub mod http;
 pub mod http_client;
+pub mod identity;
 #[allow(
     clippy::disallowed_methods,
     reason = "connection timeouts and the accept back-off are wall time by nature"

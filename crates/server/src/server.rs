@@ -163,11 +163,17 @@ async fn prepare(mut config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         })
         .transpose()?;
     let keyring = crate::crypto::Keyring::new(&master_key, previous.as_slice());
+    let identity = crate::identity::IdentityKeys::new(
+        &master_key,
+        previous.as_slice(),
+        config.identity_key_rotation_days,
+    );
     let catalog = crate::service::catalog::Catalog::build(&config.providers)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let search_slots = crate::service::search_gate::global_slots(config.database_max_connections);
     Ok(AppState {
         keyring: Arc::new(keyring),
+        identity: Arc::new(identity),
         catalog: Arc::new(catalog),
         db: conn,
         config: Arc::new(config),

@@ -23,6 +23,8 @@ pub struct AppState {
     /// Encryption of upstream tokens (current key, and the previous one
     /// during a rotation).
     pub keyring: Arc<crate::crypto::Keyring>,
+    /// The signing keys of identity assertions (`/.well-known/jwks.json`).
+    pub identity: Arc<crate::identity::IdentityKeys>,
     /// Connection providers.
     pub catalog: Arc<crate::service::catalog::Catalog>,
     /// The bound on concurrent bcrypt computations (`service::passwords`).

@@ -228,6 +228,8 @@ pub struct Config {
     pub rate_limit_token_per_minute: u32,
     /// Time limit of a request to a connection provider (milliseconds).
     pub upstream_timeout_ms: u64,
+    /// How often the signing key of identity assertions changes (days).
+    pub identity_key_rotation_days: u32,
     /// How often connections about to expire are refreshed in the
     /// background (seconds; 0: only on demand).
     pub connect_refresh_interval_secs: u64,
@@ -289,6 +291,7 @@ impl Default for Config {
             rate_limit_login_per_minute: 10,
             rate_limit_token_per_minute: 60,
             upstream_timeout_ms: 10_000,
+            identity_key_rotation_days: 30,
             connect_refresh_interval_secs: 60,
             connect_return_to_allowed: Vec::new(),
             providers: Default::default(),
@@ -433,6 +436,11 @@ impl Config {
         if self.search_timeout_ms == 0 || self.search_concurrency_per_user == 0 {
             return Err(ConfigError::Invalid(
                 "search_timeout_ms and search_concurrency_per_user must be at least 1".into(),
+            ));
+        }
+        if !(1..=365).contains(&self.identity_key_rotation_days) {
+            return Err(ConfigError::Invalid(
+                "identity_key_rotation_days must be between 1 and 365".into(),
             ));
         }
         if self.refresh_reuse_grace_secs > 60 {

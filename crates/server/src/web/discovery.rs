@@ -1,6 +1,7 @@
 //! Discovery: RFC 8414 authorization-server metadata (also served at the
 //! OpenID-configuration path, which several clients try first) and RFC 9728
-//! protected-resource metadata for the server, `/mcp` and `/api`.
+//! protected-resource metadata for the server, `/mcp` and `/api`; the JWK Set
+//! of the identity-assertion keys.
 
 use poem::{
     handler,
@@ -19,10 +20,17 @@ use crate::{
 };
 
 fn public_json(value: serde_json::Value) -> Response {
+    public_json_for(value, 3600)
+}
+
+fn public_json_for(value: serde_json::Value, max_age_secs: u32) -> Response {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .header(
+            header::CACHE_CONTROL,
+            format!("public, max-age={max_age_secs}"),
+        )
         // Public documents: browser-based clients may read them from anywhere.
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(serde_json::to_vec(&value).unwrap_or_default())
@@ -99,4 +107,12 @@ pub fn protected_resource_mcp(state: Data<&AppState>) -> Response {
 #[handler]
 pub fn protected_resource_api(state: Data<&AppState>) -> Response {
     protected_resource(&state, Resource::Api.uri(&state))
+}
+
+/// The JWK Set of the keys signing identity assertions (RFC 7517): the
+/// previous, current and next period's keys, so a verifier that caches it
+/// for the hour it may is never behind a rotation.
+#[handler]
+pub fn jwks(state: Data<&AppState>) -> Response {
+    public_json_for(state.identity.jwks(state.clock.now()), 3600)
 }

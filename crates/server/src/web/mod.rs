@@ -139,6 +139,7 @@ pub fn well_known() -> Route {
             "/oauth-protected-resource/api",
             doc(discovery::protected_resource_api),
         )
+        .at("/jwks.json", doc(discovery::jwks))
 }
 
 #[poem::handler]
