@@ -20,17 +20,10 @@ use crate::{
 };
 
 fn public_json(value: serde_json::Value) -> Response {
-    public_json_for(value, 3600)
-}
-
-fn public_json_for(value: serde_json::Value, max_age_secs: u32) -> Response {
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(
-            header::CACHE_CONTROL,
-            format!("public, max-age={max_age_secs}"),
-        )
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
         // Public documents: browser-based clients may read them from anywhere.
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .body(serde_json::to_vec(&value).unwrap_or_default())
@@ -114,5 +107,5 @@ pub fn protected_resource_api(state: Data<&AppState>) -> Response {
 /// for the hour it may is never behind a rotation.
 #[handler]
 pub fn jwks(state: Data<&AppState>) -> Response {
-    public_json_for(state.identity.jwks(state.clock.now()), 3600)
+    public_json(state.identity.jwks(state.clock.now()))
 }
